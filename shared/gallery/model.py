@@ -1,0 +1,129 @@
+"""Values that flow through the pipeline: events, the rendition spec, render results, registry outcomes."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+OutputFormat = Literal["webp", "avif", "jpeg"]
+
+CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg"}
+EXTENSIONS: dict[str, str] = {"webp": "webp", "avif": "avif", "jpeg": "jpg"}
+
+# Bump when the engine's output changes for the same spec, so backfill knows to re-render.
+ENGINE_VERSION = 1
+
+
+class EventKind(enum.Enum):
+    FINALIZE = "finalize"
+    DELETE = "delete"
+    IGNORE = "ignore"
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    """A Cloud Storage object notification, reduced to what the pipeline acts on."""
+
+    kind: EventKind
+    event_type: str
+    bucket: str
+    name: str
+    generation: int
+    content_type: str | None = None
+    size: int | None = None
+    overwritten_by_generation: int | None = None
+    overwrote_generation: int | None = None
+    event_time: str | None = None
+    message_id: str | None = None
+    delivery_attempt: int | None = None
+
+    @property
+    def is_overwrite_delete(self) -> bool:
+        """A DELETE that only means a newer generation replaced this one: not a deregistration."""
+        return self.kind is EventKind.DELETE and self.overwritten_by_generation is not None
+
+
+@dataclass(frozen=True)
+class RenditionSpec:
+    """What to render: widths (ascending), formats and encoder settings."""
+
+    widths: tuple[int, ...]
+    formats: tuple[OutputFormat, ...]
+    quality: int = 80
+    webp_effort: int = 4
+    avif_effort: int = 2
+
+    @property
+    def version(self) -> str:
+        """Changes whenever the output would change, so stale documents can be found and re-rendered."""
+        key = f"{ENGINE_VERSION}|{self.widths}|{self.formats}|{self.quality}|{self.webp_effort}|{self.avif_effort}"
+        return f"v{ENGINE_VERSION}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Checked from the header before any pixel is decoded."""
+
+    max_pixels: int = 100_000_000
+    max_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExifSummary:
+    taken_at: str | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    lens_model: str | None = None
+    gps: tuple[float, float] | None = None
+
+    def as_dict(self, *, keep_gps: bool) -> dict[str, object]:
+        out: dict[str, object] = {
+            "taken_at": self.taken_at,
+            "camera_make": self.camera_make,
+            "camera_model": self.camera_model,
+            "lens_model": self.lens_model,
+        }
+        if keep_gps and self.gps is not None:
+            out["gps"] = {"lat": self.gps[0], "lng": self.gps[1]}
+        return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class EncodedRendition:
+    width: int
+    height: int
+    format: OutputFormat
+    data: bytes
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS[self.format]
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """Everything the engine learned and produced from one photo."""
+
+    source_format: str
+    width: int
+    height: int
+    has_alpha: bool
+    renditions: tuple[EncodedRendition, ...]
+    placeholder: str
+    dominant_color: str
+    exif: ExifSummary = field(default_factory=ExifSummary)
+    render_ms: float = 0.0
+
+
+class BeginOutcome(enum.Enum):
+    """What the registry says when a FINALIZE asks to start processing."""
+
+    PROCEED = "proceed"
+    STALE = "stale"  # a newer generation is registered
+    DONE = "done"  # this generation is already ready with the current spec

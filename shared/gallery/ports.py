@@ -1,0 +1,64 @@
+"""The edges the service talks through. Adapters wrap one SDK each; unit tests use in-memory fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from gallery.model import BeginOutcome
+
+
+class SourceStore(Protocol):
+    """Read access to the uploads bucket."""
+
+    def download(self, bucket: str, name: str, generation: int, max_bytes: int) -> bytes:
+        """The object's bytes at exactly `generation`.
+
+        Raises SourceGoneError if that generation no longer exists, LimitExceededError if it is larger
+        than `max_bytes`, TransientError when storage is unavailable.
+        """
+        ...
+
+
+class RenditionStore(Protocol):
+    """Write access to the renditions bucket."""
+
+    def put(self, name: str, data: bytes, content_type: str) -> None:
+        """Write one immutable rendition with long-lived cache headers."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix`; returns how many were deleted."""
+        ...
+
+    def list_generations(self, photo_id: str) -> set[int]:
+        """Generations that have renditions stored for this photo."""
+        ...
+
+
+class Registry(Protocol):
+    """The photo documents. Every write is guarded by generation in a transaction."""
+
+    def begin(self, photo_id: str, generation: int, fields: Mapping[str, Any], spec_version: str) -> BeginOutcome:
+        """Mark `generation` as processing unless a newer one is registered or it is already done."""
+        ...
+
+    def complete(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
+        """Store the ready document; False (nothing written) if the document is no longer at `generation`."""
+        ...
+
+    def fail(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
+        """Store a failed status; False (nothing written) if the document is no longer at `generation`."""
+        ...
+
+    def note_retry(self, photo_id: str, generation: int, code: str, reason: str) -> None:
+        """Record the last transient error and the attempt count while Pub/Sub retries."""
+        ...
+
+    def remove(self, photo_id: str, generation: int) -> bool:
+        """Delete the document if it is at `generation` or older; True if something was deleted."""
+        ...
+
+    def get(self, photo_id: str) -> dict[str, Any] | None:
+        """The document as a dict, or None."""
+        ...

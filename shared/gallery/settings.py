@@ -1,0 +1,114 @@
+"""Configuration, read once from the environment into a frozen, validated object.
+
+Every field is one environment variable (the upper-case field name). `Settings.env_names()` is the
+single list of what the code reads; Terraform and the local stack set exactly these.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+OutputFormat = Literal["webp", "avif", "jpeg"]
+
+DEFAULT_WIDTHS: tuple[int, ...] = (320, 512, 768, 1024, 1280, 1600, 2048, 2560)
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the thumbnailer and the `gallery` CLI need to know about their environment."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    google_cloud_project: str = Field(
+        default="gallery-local", min_length=1, description="Project that owns the Firestore database."
+    )
+    uploads_bucket: str = Field(
+        default="gallery-uploads", min_length=3, max_length=222, description="Bucket users drop photos into."
+    )
+    renditions_bucket: str = Field(
+        default="gallery-renditions",
+        min_length=3,
+        max_length=222,
+        description="Bucket the renditions are written to; must differ from the uploads bucket.",
+    )
+    renditions_base_url: str = Field(
+        default="",
+        description=(
+            "Public base URL of the renditions bucket used in `srcset` and rendition URLs; empty means "
+            "https://storage.googleapis.com/RENDITIONS_BUCKET."
+        ),
+    )
+    photos_collection: str = Field(
+        default="photos", min_length=1, pattern=r"^[^/]+$", description="Firestore collection of photo documents."
+    )
+    firestore_database: str = Field(default="(default)", min_length=1, description="Firestore database id.")
+    rendition_widths: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=DEFAULT_WIDTHS, description="Comma-separated rendition widths in pixels."
+    )
+    rendition_formats: Annotated[tuple[OutputFormat, ...], NoDecode] = Field(
+        default=("webp",), description="Comma-separated output formats: webp, avif, jpeg."
+    )
+    rendition_quality: int = Field(default=80, ge=1, le=100, description="Encoder quality (1-100).")
+    webp_effort: int = Field(default=4, ge=0, le=6, description="WebP encoder effort (0 fast … 6 small).")
+    avif_effort: int = Field(default=2, ge=0, le=9, description="AVIF encoder effort (0 fast … 9 small).")
+    keep_gps: bool = Field(default=False, description="Store GPS coordinates from EXIF in the photo document.")
+    max_pixels: int = Field(
+        default=100_000_000, ge=1, description="Largest accepted image, in pixels, checked from the header."
+    )
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="Largest accepted upload, in bytes.")
+    render_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Photos rendered at once per instance (one libvips thread each)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Minimum level of the JSON log lines."
+    )
+
+    _split_widths = field_validator("rendition_widths", mode="before")(_split_csv)
+    _split_formats = field_validator("rendition_formats", mode="before")(_split_csv)
+
+    @field_validator("rendition_widths")
+    @classmethod
+    def _check_widths(cls, widths: tuple[int, ...]) -> tuple[int, ...]:
+        if not widths:
+            raise ValueError("at least one rendition width is required")
+        if any(w < 16 or w > 16384 for w in widths):
+            raise ValueError("rendition widths must be between 16 and 16384")
+        return tuple(sorted(set(widths)))
+
+    @field_validator("rendition_formats")
+    @classmethod
+    def _check_formats(cls, formats: tuple[OutputFormat, ...]) -> tuple[OutputFormat, ...]:
+        if not formats:
+            raise ValueError("at least one rendition format is required")
+        return tuple(dict.fromkeys(formats))
+
+    @model_validator(mode="after")
+    def _check_buckets(self) -> Settings:
+        if self.uploads_bucket == self.renditions_bucket:
+            raise ValueError("renditions_bucket must differ from uploads_bucket, or renditions would re-trigger")
+        return self
+
+    @property
+    def renditions_url_prefix(self) -> str:
+        base = self.renditions_base_url or f"https://storage.googleapis.com/{self.renditions_bucket}"
+        return base.rstrip("/")
+
+    @classmethod
+    def env_names(cls) -> frozenset[str]:
+        """The environment variables this object reads."""
+        return frozenset(name.upper() for name in cls.model_fields)
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
