@@ -1,0 +1,1 @@
+"""Adapters: each wraps one Google Cloud client behind a port from `gallery.ports`."""

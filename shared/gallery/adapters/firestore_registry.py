@@ -1,0 +1,84 @@
+"""Firestore: one document per photo, every write guarded by the source generation in a transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from google.cloud import firestore
+
+from gallery.adapters.classify import classify
+from gallery.model import BeginOutcome
+from gallery.registry_rules import begin_document, may_remove, update_if_current
+
+T = TypeVar("T")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FirestoreRegistry:
+    """Implements `gallery.ports.Registry` on a Firestore collection."""
+
+    def __init__(self, client: firestore.Client, collection: str) -> None:
+        self._client = client
+        self._collection = client.collection(collection)
+
+    def _run(self, what: str, photo_id: str, body: Callable[[Any, Any, dict[str, Any] | None], T]) -> T:
+        ref = self._collection.document(photo_id)
+
+        @firestore.transactional
+        def in_transaction(txn: Any) -> T:
+            snap = ref.get(transaction=txn)
+            return body(txn, ref, snap.to_dict() if snap.exists else None)
+
+        try:
+            result: T = in_transaction(self._client.transaction(max_attempts=10))
+        except Exception as err:
+            raise classify(err, f"firestore {what} {photo_id}") from err
+        return result
+
+    def begin(self, photo_id: str, generation: int, fields: Mapping[str, Any], spec_version: str) -> BeginOutcome:
+        def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> BeginOutcome:
+            outcome, new = begin_document(doc, generation, fields, spec_version, _now())
+            if new is not None:
+                txn.set(ref, new)
+            return outcome
+
+        return self._run("begin", photo_id, body)
+
+    def _update(self, what: str, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
+        def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> bool:
+            new = update_if_current(doc, generation, fields, _now())
+            if new is not None:
+                txn.set(ref, new)
+            return new is not None
+
+        return self._run(what, photo_id, body)
+
+    def complete(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
+        return self._update("complete", photo_id, generation, {**fields, "status": "ready", "error": None})
+
+    def fail(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
+        return self._update("fail", photo_id, generation, {**fields, "status": "failed"})
+
+    def note_retry(self, photo_id: str, generation: int, code: str, reason: str) -> None:
+        self._update("note_retry", photo_id, generation, {"last_error": {"code": code, "reason": reason, "at": _now()}})
+
+    def remove(self, photo_id: str, generation: int) -> bool:
+        def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> bool:
+            if not may_remove(doc, generation):
+                return False
+            txn.delete(ref)
+            return True
+
+        return self._run("remove", photo_id, body)
+
+    def get(self, photo_id: str) -> dict[str, Any] | None:
+        try:
+            snap = self._collection.document(photo_id).get()
+        except Exception as err:
+            raise classify(err, f"firestore get {photo_id}") from err
+        return snap.to_dict() if snap.exists else None

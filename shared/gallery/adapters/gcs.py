@@ -1,0 +1,81 @@
+"""Cloud Storage: read uploads at a pinned generation, write and delete renditions."""
+
+from __future__ import annotations
+
+import logging
+
+from google.api_core import exceptions as gexc
+from google.cloud import storage  # type: ignore[attr-defined]
+
+from gallery.adapters.classify import classify
+from gallery.errors import LimitExceededError, SourceGoneError
+from gallery.ids import rendition_prefix
+
+logger = logging.getLogger(__name__)
+
+CACHE_CONTROL = "public, max-age=31536000, immutable"
+_TIMEOUT = (10, 60)  # connect, read
+
+
+class GcsSourceStore:
+    """The uploads bucket, read only."""
+
+    def __init__(self, client: storage.Client) -> None:
+        self._client = client
+
+    def download(self, bucket: str, name: str, generation: int, max_bytes: int) -> bytes:
+        blob = self._client.bucket(bucket).blob(name, generation=generation)
+        try:
+            blob.reload(timeout=_TIMEOUT)
+            if blob.size is not None and blob.size > max_bytes:
+                raise LimitExceededError(
+                    f"the file is {blob.size} bytes, over the {max_bytes}-byte limit", code="too_large"
+                )
+            data: bytes = blob.download_as_bytes(timeout=_TIMEOUT, checksum="crc32c")
+        except gexc.NotFound as err:
+            raise SourceGoneError(f"gs://{bucket}/{name}#{generation} no longer exists") from err
+        except Exception as err:
+            raise classify(err, f"download gs://{bucket}/{name}#{generation}") from err
+        if blob.generation is not None and int(blob.generation) != generation:
+            raise SourceGoneError(f"gs://{bucket}/{name}#{generation} was replaced by #{blob.generation}")
+        return data
+
+
+class GcsRenditionStore:
+    """The renditions bucket: immutable objects under `{photo_id}/{generation}/`."""
+
+    def __init__(self, client: storage.Client, bucket: str) -> None:
+        self._bucket = client.bucket(bucket)
+
+    def put(self, name: str, data: bytes, content_type: str) -> None:
+        blob = self._bucket.blob(name)
+        blob.cache_control = CACHE_CONTROL
+        try:
+            blob.upload_from_string(data, content_type=content_type, timeout=_TIMEOUT)
+        except Exception as err:
+            raise classify(err, f"upload gs://{self._bucket.name}/{name}") from err
+
+    def delete_prefix(self, prefix: str) -> int:
+        deleted = 0
+        try:
+            for blob in self._bucket.list_blobs(prefix=prefix, timeout=_TIMEOUT):
+                try:
+                    blob.delete(timeout=_TIMEOUT)
+                    deleted += 1
+                except gexc.NotFound:
+                    continue  # another delivery deleted it first
+        except Exception as err:
+            raise classify(err, f"delete gs://{self._bucket.name}/{prefix}*") from err
+        return deleted
+
+    def list_generations(self, photo_id: str) -> set[int]:
+        prefix = rendition_prefix(photo_id)
+        generations: set[int] = set()
+        try:
+            for blob in self._bucket.list_blobs(prefix=prefix, timeout=_TIMEOUT):
+                part = blob.name[len(prefix) :].split("/", 1)[0]
+                if part.isdigit():
+                    generations.add(int(part))
+        except Exception as err:
+            raise classify(err, f"list gs://{self._bucket.name}/{prefix}") from err
+        return generations

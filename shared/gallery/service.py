@@ -1,0 +1,186 @@
+"""Register photos on OBJECT_FINALIZE and deregister them on OBJECT_DELETE, idempotently and by generation."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gallery.engine import render
+from gallery.errors import PermanentError, SourceGoneError, TransientError
+from gallery.ids import photo_id, rendition_prefix
+from gallery.logs import log_labels
+from gallery.manifest import ready_fields, rendition_path
+from gallery.model import BeginOutcome, EventKind, Limits, ObjectEvent, RenderResult, RenditionSpec
+from gallery.ports import Registry, RenditionStore, SourceStore
+from gallery.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Renderer = Callable[[bytes, RenditionSpec, Limits], RenderResult]
+
+
+class Outcome(enum.Enum):
+    REGISTERED = "registered"
+    DEREGISTERED = "deregistered"
+    FAILED = "failed"  # permanent failure, recorded on the document
+    DUPLICATE = "duplicate"  # this generation is already done with the current spec
+    STALE = "stale"  # a newer generation owns the document, or the object was deleted meanwhile
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    uploads_bucket: str
+    spec: RenditionSpec
+    limits: Limits
+    url_prefix: str
+    keep_gps: bool = False
+    render_concurrency: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServiceConfig:
+        return cls(
+            uploads_bucket=settings.uploads_bucket,
+            spec=RenditionSpec(
+                widths=settings.rendition_widths,
+                formats=settings.rendition_formats,
+                quality=settings.rendition_quality,
+                webp_effort=settings.webp_effort,
+                avif_effort=settings.avif_effort,
+            ),
+            limits=Limits(max_pixels=settings.max_pixels, max_bytes=settings.max_bytes),
+            url_prefix=settings.renditions_url_prefix,
+            keep_gps=settings.keep_gps,
+            render_concurrency=settings.render_concurrency,
+        )
+
+
+class PhotoService:
+    def __init__(
+        self,
+        sources: SourceStore,
+        renditions: RenditionStore,
+        registry: Registry,
+        config: ServiceConfig,
+        renderer: Renderer = render,
+    ) -> None:
+        self._sources = sources
+        self._renditions = renditions
+        self._registry = registry
+        self._config = config
+        self._render = renderer
+        self._render_slots = threading.BoundedSemaphore(config.render_concurrency)
+
+    def handle(self, event: ObjectEvent) -> Outcome:
+        """Act on one notification. Raises TransientError when Pub/Sub should redeliver."""
+        pid = photo_id(event.bucket, event.name)
+        with log_labels(photo_id=pid, bucket=event.bucket, object=event.name, generation=event.generation):
+            if event.bucket != self._config.uploads_bucket:
+                logger.warning(
+                    "notification for another bucket ignored", extra={"json_fields": {"event": event.event_type}}
+                )
+                return Outcome.IGNORED
+            if event.kind is EventKind.FINALIZE:
+                return self._register(pid, event)
+            if event.kind is EventKind.DELETE and not event.is_overwrite_delete:
+                return self._deregister(pid, event.generation)
+            logger.info("notification ignored", extra={"json_fields": {"event": event.event_type}})
+            return Outcome.IGNORED
+
+    def _register(self, pid: str, event: ObjectEvent) -> Outcome:
+        started = time.perf_counter()
+        generation = event.generation
+        source = {
+            "photo_id": pid,
+            "source": {
+                "bucket": event.bucket,
+                "name": event.name,
+                "generation": generation,
+                "content_type": event.content_type,
+                "bytes": event.size,
+            },
+        }
+        begun = self._registry.begin(pid, generation, source, self._config.spec.version)
+        if begun is BeginOutcome.STALE:
+            logger.info("a newer generation is registered; nothing to do")
+            return Outcome.STALE
+        if begun is BeginOutcome.DONE:
+            logger.info("generation already processed; duplicate delivery acked")
+            return Outcome.DUPLICATE
+        try:
+            data = self._sources.download(event.bucket, event.name, generation, self._config.limits.max_bytes)
+            with self._render_slots:
+                result = self._render(data, self._config.spec, self._config.limits)
+            for rendition in result.renditions:
+                self._renditions.put(rendition_path(pid, generation, rendition), rendition.data, rendition.content_type)
+            fields = ready_fields(result, pid, generation, self._config.url_prefix, keep_gps=self._config.keep_gps)
+            total_ms = round((time.perf_counter() - started) * 1000, 1)
+            fields["timings"] = {"render_ms": result.render_ms, "total_ms": total_ms}
+            if not self._registry.complete(pid, generation, fields):
+                self._renditions.delete_prefix(rendition_prefix(pid, generation))
+                logger.info("superseded or deleted while rendering; renditions withdrawn")
+                return Outcome.STALE
+        except SourceGoneError:
+            # The generation was deleted or replaced before we could read it: whatever removed it decides.
+            self._registry.remove(pid, generation)
+            self._drop_renditions(pid, up_to=generation)
+            logger.info("source generation gone; nothing registered")
+            return Outcome.STALE
+        except PermanentError as err:
+            self._record_failure(pid, generation, err)
+            return Outcome.FAILED
+        except TransientError as err:
+            self._note_retry(pid, generation, err)
+            raise
+        self._drop_renditions(pid, up_to=generation - 1)
+        logger.info(
+            "photo registered",
+            extra={
+                "json_fields": {
+                    "megapixels": round(result.width * result.height / 1e6, 2),
+                    "bytes_in": len(data),
+                    "bytes_out": sum(len(r.data) for r in result.renditions),
+                    "renditions": len(result.renditions),
+                    "render_ms": result.render_ms,
+                    "total_ms": total_ms,
+                }
+            },
+        )
+        return Outcome.REGISTERED
+
+    def _record_failure(self, pid: str, generation: int, err: PermanentError) -> None:
+        fields: dict[str, object] = {
+            "error": {"code": err.code, "reason": err.reason},
+            "renditions": [],
+            "srcset": {},
+            "src": None,
+        }
+        recorded = self._registry.fail(pid, generation, fields)
+        self._drop_renditions(pid, up_to=generation)
+        logger.warning(
+            "photo failed: %s", err.reason, extra={"json_fields": {"error_code": err.code, "recorded": recorded}}
+        )
+
+    def _note_retry(self, pid: str, generation: int, err: TransientError) -> None:
+        logger.error(
+            "transient failure, Pub/Sub will redeliver: %s", err, extra={"json_fields": {"error_code": err.code}}
+        )
+        try:
+            self._registry.note_retry(pid, generation, err.code, err.reason)
+        except TransientError:
+            logger.warning("could not record the retry on the document", exc_info=True)
+
+    def _deregister(self, pid: str, generation: int) -> Outcome:
+        removed = self._registry.remove(pid, generation)
+        self._drop_renditions(pid, up_to=generation)
+        logger.info("photo deregistered" if removed else "delete of an unregistered or older generation")
+        return Outcome.DEREGISTERED if removed else Outcome.STALE
+
+    def _drop_renditions(self, pid: str, *, up_to: int) -> None:
+        for old in sorted(self._renditions.list_generations(pid)):
+            if old <= up_to:
+                self._renditions.delete_prefix(rendition_prefix(pid, old))

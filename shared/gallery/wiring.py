@@ -1,0 +1,32 @@
+"""The one place that builds the real adapters and the service from settings."""
+
+from __future__ import annotations
+
+from google.cloud import firestore, storage  # type: ignore[attr-defined]
+
+from gallery.adapters.firestore_registry import FirestoreRegistry
+from gallery.adapters.gcs import GcsRenditionStore, GcsSourceStore
+from gallery.service import PhotoService, ServiceConfig
+from gallery.settings import Settings
+
+
+def storage_client(settings: Settings) -> storage.Client:
+    return storage.Client(project=settings.google_cloud_project)
+
+
+def firestore_client(settings: Settings) -> firestore.Client:
+    return firestore.Client(project=settings.google_cloud_project, database=settings.firestore_database)
+
+
+def build_registry(settings: Settings) -> FirestoreRegistry:
+    return FirestoreRegistry(firestore_client(settings), settings.photos_collection)
+
+
+def build_service(settings: Settings) -> PhotoService:
+    gcs = storage_client(settings)
+    return PhotoService(
+        sources=GcsSourceStore(gcs),
+        renditions=GcsRenditionStore(gcs, settings.renditions_bucket),
+        registry=build_registry(settings),
+        config=ServiceConfig.from_settings(settings),
+    )

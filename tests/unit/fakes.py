@@ -1,0 +1,98 @@
+"""In-memory implementations of the ports, with the same generation rules as the real adapters."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from gallery.errors import LimitExceededError, SourceGoneError, TransientError
+from gallery.model import BeginOutcome
+from gallery.registry_rules import begin_document, may_remove, update_if_current
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class FakeSources:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], tuple[int, bytes]] = {}
+        self.fail_next: list[Exception] = []
+        self.downloads = 0
+
+    def put(self, bucket: str, name: str, generation: int, data: bytes) -> None:
+        self.objects[(bucket, name)] = (generation, data)
+
+    def delete(self, bucket: str, name: str) -> None:
+        self.objects.pop((bucket, name), None)
+
+    def download(self, bucket: str, name: str, generation: int, max_bytes: int) -> bytes:
+        self.downloads += 1
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        current = self.objects.get((bucket, name))
+        if current is None or current[0] != generation:
+            raise SourceGoneError(f"{bucket}/{name}#{generation} is gone")
+        if len(current[1]) > max_bytes:
+            raise LimitExceededError("too large", code="too_large")
+        return current[1]
+
+
+class FakeRenditions:
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+        self.fail_puts = 0
+
+    def put(self, name: str, data: bytes, content_type: str) -> None:
+        if self.fail_puts:
+            self.fail_puts -= 1
+            raise TransientError("storage unavailable", code="dependency_unavailable")
+        self.objects[name] = (data, content_type)
+
+    def delete_prefix(self, prefix: str) -> int:
+        names = [n for n in self.objects if n.startswith(prefix)]
+        for n in names:
+            del self.objects[n]
+        return len(names)
+
+    def list_generations(self, photo_id: str) -> set[int]:
+        return {int(n.split("/")[1]) for n in self.objects if n.startswith(f"{photo_id}/")}
+
+
+class FakeRegistry:
+    """Applies the same `gallery.registry_rules` as the Firestore adapter, on a dict."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    def begin(self, photo_id: str, generation: int, fields: Mapping[str, Any], spec_version: str) -> BeginOutcome:
+        outcome, new = begin_document(
+            self.docs.get(photo_id), generation, copy.deepcopy(dict(fields)), spec_version, NOW
+        )
+        if new is not None:
+            self.docs[photo_id] = new
+        return outcome
+
+    def _update(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
+        new = update_if_current(self.docs.get(photo_id), generation, copy.deepcopy(dict(fields)), NOW)
+        if new is not None:
+            self.docs[photo_id] = new
+        return new is not None
+
+    def complete(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
+        return self._update(photo_id, generation, {**fields, "status": "ready", "error": None})
+
+    def fail(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
+        return self._update(photo_id, generation, {**fields, "status": "failed"})
+
+    def note_retry(self, photo_id: str, generation: int, code: str, reason: str) -> None:
+        self._update(photo_id, generation, {"last_error": {"code": code, "reason": reason}})
+
+    def remove(self, photo_id: str, generation: int) -> bool:
+        if not may_remove(self.docs.get(photo_id), generation):
+            return False
+        del self.docs[photo_id]
+        return True
+
+    def get(self, photo_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.docs.get(photo_id))
