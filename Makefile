@@ -28,7 +28,7 @@ run: install ## Start the emulators and the function on 127.0.0.1 (Ctrl-C stops 
 	$(PY) -m gallery_devstack run
 
 demo: install ## Upload the sample photos into the running local stack
-	$(PY) -m gallery_devstack demo samples
+	$(BIN)/gallery drop samples
 
 lint: install ## ruff, mypy and terraform fmt
 	$(BIN)/ruff check .

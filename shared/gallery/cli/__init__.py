@@ -1,0 +1,5 @@
+"""The `gallery` command line."""
+
+from gallery.cli.app import app, main
+
+__all__ = ["app", "main"]

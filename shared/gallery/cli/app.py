@@ -1,0 +1,209 @@
+"""`gallery`: drop photos in, list and inspect what is registered, render locally with the function's engine."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from gallery.cli.envfile import find_env_file, load_env_file
+from gallery.engine import render as render_photo
+from gallery.errors import GalleryError
+from gallery.ids import photo_id
+from gallery.service import ServiceConfig
+from gallery.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+out = Console()
+err = Console(stderr=True)
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+
+EnvFileOption = Annotated[
+    Path | None, typer.Option("--env-file", help="KEY=VALUE file to attach to (default: .devstack.env if found)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+
+
+def _settings(env_file: Path | None) -> Settings:
+    path = env_file or find_env_file()
+    if env_file is not None and not env_file.is_file():
+        raise typer.BadParameter(f"{env_file} does not exist", param_hint="--env-file")
+    if path is not None:
+        load_env_file(path)
+    try:
+        return Settings()
+    except ValueError as exc:
+        err.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _collect(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise typer.BadParameter(f"{path} does not exist")
+    return files
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+@app.command()
+def drop(
+    paths: Annotated[list[Path], typer.Argument(help="Photos or folders of photos")],
+    prefix: Annotated[str, typer.Option(help="Object-name prefix in the uploads bucket")] = "",
+    env_file: EnvFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Upload photos into the uploads bucket; each becomes a notification and is processed."""
+    from gallery.wiring import storage_client
+
+    settings = _settings(env_file)
+    files = _collect(paths)
+    if not files:
+        err.print("[yellow]no photos found[/yellow]")
+        raise typer.Exit(1)
+    bucket = storage_client(settings).bucket(settings.uploads_bucket)
+    uploaded: list[dict[str, Any]] = []
+    with _progress() as progress:
+        task = progress.add_task(f"uploading to gs://{settings.uploads_bucket}", total=len(files))
+        for file in files:
+            base = paths[0] if len(paths) == 1 and paths[0].is_dir() else file.parent
+            name = prefix + file.relative_to(base).as_posix()
+            blob = bucket.blob(name)
+            blob.upload_from_filename(str(file), content_type=mimetypes.guess_type(file.name)[0])
+            uploaded.append({"name": name, "generation": blob.generation, "photo_id": photo_id(bucket.name, name)})
+            progress.advance(task)
+    if as_json:
+        out.print_json(json.dumps(uploaded))
+    else:
+        out.print(f"uploaded {len(uploaded)} photo(s) to gs://{settings.uploads_bucket}")
+
+
+def _registry(settings: Settings) -> Any:
+    from gallery.wiring import build_registry
+
+    return build_registry(settings)
+
+
+@app.command("ls")
+def list_photos(
+    status: Annotated[str | None, typer.Option(help="Only photos with this status")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+    env_file: EnvFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List registered photos with their status and size."""
+    from gallery.wiring import firestore_client
+
+    settings = _settings(env_file)
+    query: Any = firestore_client(settings).collection(settings.photos_collection)
+    if status:
+        query = query.where("status", "==", status)
+    docs = [d.to_dict() for d in query.limit(limit).stream()]
+    if as_json:
+        out.print_json(json.dumps(docs, default=str))
+        return
+    table = Table("photo id", "object", "gen", "status", "size", "renditions", "error")
+    for doc in docs:
+        source = doc.get("source") or {}
+        error = doc.get("error") or {}
+        size = f"{doc['width']}x{doc['height']}" if doc.get("width") else ""
+        table.add_row(
+            doc.get("photo_id", ""),
+            source.get("name", ""),
+            str(source.get("generation", "")),
+            doc.get("status", ""),
+            size,
+            str(len(doc.get("renditions") or [])),
+            f"{error.get('code', '')}: {error.get('reason', '')}" if error else "",
+        )
+    out.print(table)
+
+
+@app.command()
+def show(
+    photo: Annotated[str, typer.Argument(help="Photo id, or object name in the uploads bucket")],
+    env_file: EnvFileOption = None,
+) -> None:
+    """Print one photo's document as JSON."""
+    settings = _settings(env_file)
+    registry = _registry(settings)
+    doc = registry.get(photo) or registry.get(photo_id(settings.uploads_bucket, photo))
+    if doc is None:
+        err.print(f"[red]no photo {photo!r}[/red]")
+        raise typer.Exit(1)
+    out.print_json(json.dumps(doc, default=str))
+
+
+@app.command()
+def render(
+    files: Annotated[list[Path], typer.Argument(help="Photos to render", exists=True, dir_okay=False)],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the renditions")] = Path("renditions"),
+    as_json: JsonOption = False,
+) -> None:
+    """Render photos locally with exactly the engine and settings the function uses."""
+    config = ServiceConfig.from_settings(Settings())
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for file in files:
+        data = file.read_bytes()
+        try:
+            result = render_photo(data, config.spec, config.limits)
+        except GalleryError as exc:
+            failed += 1
+            results.append({"file": str(file), "error": {"code": exc.code, "reason": exc.reason}})
+            err.print(f"[red]{file}: {exc.code}: {exc.reason}[/red]")
+            continue
+        for rendition in result.renditions:
+            target = out_dir / file.stem / f"{rendition.width}.{rendition.extension}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(rendition.data)
+        results.append(
+            {
+                "file": str(file),
+                "width": result.width,
+                "height": result.height,
+                "render_ms": result.render_ms,
+                "renditions": [
+                    {"width": r.width, "height": r.height, "format": r.format, "bytes": len(r.data)}
+                    for r in result.renditions
+                ],
+            }
+        )
+        if not as_json:
+            out.print(
+                f"{file}: {result.width}x{result.height}, {len(result.renditions)} renditions, {result.render_ms} ms"
+            )
+    if as_json:
+        out.print_json(json.dumps(results))
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except GalleryError as exc:
+        err.print(f"[red]{exc.code}: {exc.reason}[/red]")
+        sys.exit(1)

@@ -1,0 +1,35 @@
+"""Attach the CLI to the local stack by reading `.devstack.env` (KEY=VALUE lines)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def find_env_file(start: Path | None = None) -> Path | None:
+    """`.devstack.env` in the current directory or any parent."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / ".devstack.env"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_env_file(path: Path) -> dict[str, str]:
+    """Apply the file's values to os.environ without overriding what the user already set."""
+    values = parse_env_file(path.read_text())
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+    return values

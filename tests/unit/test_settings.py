@@ -1,0 +1,56 @@
+"""Settings are read from the environment, validated, frozen, and documented."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from pydantic import ValidationError
+
+from gallery.settings import Settings
+from tests.paths import ROOT
+
+
+def test_reads_comma_separated_lists_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RENDITION_WIDTHS", "1024, 320,512,320")
+    monkeypatch.setenv("RENDITION_FORMATS", "avif,webp")
+    monkeypatch.setenv("KEEP_GPS", "true")
+    settings = Settings()
+    assert settings.rendition_widths == (320, 512, 1024)
+    assert settings.rendition_formats == ("avif", "webp")
+    assert settings.keep_gps is True
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RENDITION_FORMATS", "gif"),
+        ("RENDITION_WIDTHS", "0"),
+        ("RENDITION_WIDTHS", ""),
+        ("RENDITION_QUALITY", "101"),
+        ("RENDER_CONCURRENCY", "0"),
+        ("PHOTOS_COLLECTION", "a/b"),
+        ("UPLOADS_BUCKET", "gallery-renditions"),
+    ],
+)
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(ValidationError):
+        settings.rendition_quality = 10  # type: ignore[misc]
+
+
+def test_rendition_url_prefix() -> None:
+    assert Settings(renditions_bucket="r-bucket").renditions_url_prefix == "https://storage.googleapis.com/r-bucket"
+    assert Settings(renditions_base_url="https://cdn.example/x/").renditions_url_prefix == "https://cdn.example/x"
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.M))
+    assert Settings.env_names() <= table, Settings.env_names() - table
