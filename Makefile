@@ -7,7 +7,7 @@ PY := $(BIN)/python
 TF_DIR := infra/terraform
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-unit test-integration test-e2e lint format bundle deploy bench clean
+.PHONY: help install run demo test test-unit test-integration test-e2e tf-check lint format bundle deploy bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -22,7 +22,14 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: $(BIN)/.installed node_modules/.installed ## Create .venv and install Python and npm dependencies
+# checkov pins its own fork of the HCL parser (bc-python-hcl2) that overwrites python-hcl2's module,
+# so it lives in a virtualenv of its own.
+.venv-checkov/.installed:
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet 'checkov>=3,<4'
+	@touch $@
+
+install: $(BIN)/.installed node_modules/.installed .venv-checkov/.installed ## Create the virtualenvs, install Python and npm dependencies
 
 run: install ## Start the emulators and the function on 127.0.0.1 (Ctrl-C stops everything)
 	$(PY) -m gallery_devstack run
@@ -53,12 +60,16 @@ test-integration: install ## Adapters against the emulators
 test-e2e: install ## The whole local stack
 	$(BIN)/pytest tests/e2e
 
+tf-check: install ## terraform fmt, HCL wiring assertions, checkov, bundle
+	terraform fmt -check -recursive $(TF_DIR)
+	$(BIN)/pytest tests/infra
+
 bundle: install ## Build build/thumbnailer.zip, the function source Terraform deploys
 	$(PY) scripts/bundle.py
 
 deploy: bundle ## Bundle, then terraform apply (needs gcloud credentials and terraform.tfvars)
-	terraform -chdir=$(TF_DIR) init
-	terraform -chdir=$(TF_DIR) apply -var function_source_zip=$(CURDIR)/build/thumbnailer.zip
+	terraform -chdir=$(TF_DIR) init -input=false
+	terraform -chdir=$(TF_DIR) apply
 
 clean: ## Remove the virtualenv, node_modules and build output
-	rm -rf $(VENV) node_modules build .devstack .devstack.env
+	rm -rf $(VENV) .venv-checkov node_modules build .devstack .devstack.env

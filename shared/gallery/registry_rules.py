@@ -46,9 +46,8 @@ def begin_document(
         created_at=(doc or {}).get("created_at", now),
         updated_at=now,
     )
-    if not same:
-        new.pop("error", None)
-        new.pop("last_error", None)
+    if not same:  # a new generation starts clean (explicit nulls: a set() must not keep stale fields)
+        new.update(error=None, last_error=None)
     return BeginOutcome.PROCEED, new
 
 

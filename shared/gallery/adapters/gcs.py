@@ -6,6 +6,7 @@ import logging
 
 from google.api_core import exceptions as gexc
 from google.cloud import storage  # type: ignore[attr-defined]
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from gallery.adapters.classify import classify
 from gallery.errors import LimitExceededError, SourceGoneError
@@ -15,23 +16,26 @@ logger = logging.getLogger(__name__)
 
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 _TIMEOUT = (10, 60)  # connect, read
+# Retry inside one delivery only briefly; past that, answer 503 and let Pub/Sub's backoff take over.
+DEFAULT_RETRY_SECONDS = 30.0
 
 
 class GcsSourceStore:
     """The uploads bucket, read only."""
 
-    def __init__(self, client: storage.Client) -> None:
+    def __init__(self, client: storage.Client, retry_seconds: float = DEFAULT_RETRY_SECONDS) -> None:
         self._client = client
+        self._retry = DEFAULT_RETRY.with_timeout(retry_seconds)
 
     def download(self, bucket: str, name: str, generation: int, max_bytes: int) -> bytes:
         blob = self._client.bucket(bucket).blob(name, generation=generation)
         try:
-            blob.reload(timeout=_TIMEOUT)
+            blob.reload(timeout=_TIMEOUT, retry=self._retry)
             if blob.size is not None and blob.size > max_bytes:
                 raise LimitExceededError(
                     f"the file is {blob.size} bytes, over the {max_bytes}-byte limit", code="too_large"
                 )
-            data: bytes = blob.download_as_bytes(timeout=_TIMEOUT, checksum="crc32c")
+            data: bytes = blob.download_as_bytes(timeout=_TIMEOUT, checksum="crc32c", retry=self._retry)
         except gexc.NotFound as err:
             raise SourceGoneError(f"gs://{bucket}/{name}#{generation} no longer exists") from err
         except Exception as err:
@@ -44,23 +48,25 @@ class GcsSourceStore:
 class GcsRenditionStore:
     """The renditions bucket: immutable objects under `{photo_id}/{generation}/`."""
 
-    def __init__(self, client: storage.Client, bucket: str) -> None:
+    def __init__(self, client: storage.Client, bucket: str, retry_seconds: float = DEFAULT_RETRY_SECONDS) -> None:
         self._bucket = client.bucket(bucket)
+        self._retry = DEFAULT_RETRY.with_timeout(retry_seconds)
 
     def put(self, name: str, data: bytes, content_type: str) -> None:
         blob = self._bucket.blob(name)
         blob.cache_control = CACHE_CONTROL
         try:
-            blob.upload_from_string(data, content_type=content_type, timeout=_TIMEOUT)
+            # Same name, same bytes on every attempt: safe to retry without a generation precondition.
+            blob.upload_from_string(data, content_type=content_type, timeout=_TIMEOUT, retry=self._retry)
         except Exception as err:
             raise classify(err, f"upload gs://{self._bucket.name}/{name}") from err
 
     def delete_prefix(self, prefix: str) -> int:
         deleted = 0
         try:
-            for blob in self._bucket.list_blobs(prefix=prefix, timeout=_TIMEOUT):
+            for blob in self._bucket.list_blobs(prefix=prefix, timeout=_TIMEOUT, retry=self._retry):
                 try:
-                    blob.delete(timeout=_TIMEOUT)
+                    blob.delete(timeout=_TIMEOUT, retry=self._retry)
                     deleted += 1
                 except gexc.NotFound:
                     continue  # another delivery deleted it first
@@ -72,7 +78,7 @@ class GcsRenditionStore:
         prefix = rendition_prefix(photo_id)
         generations: set[int] = set()
         try:
-            for blob in self._bucket.list_blobs(prefix=prefix, timeout=_TIMEOUT):
+            for blob in self._bucket.list_blobs(prefix=prefix, timeout=_TIMEOUT, retry=self._retry):
                 part = blob.name[len(prefix) :].split("/", 1)[0]
                 if part.isdigit():
                     generations.add(int(part))

@@ -1,0 +1,81 @@
+locals {
+  required_apis = [
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "storage.googleapis.com",
+  ]
+
+  labels = merge({ app = "gallery", managed-by = "terraform" }, var.labels)
+
+  uploads_bucket_name    = var.uploads_bucket_name != "" ? var.uploads_bucket_name : "${var.project_id}-${var.name_prefix}-uploads"
+  renditions_bucket_name = var.renditions_bucket_name != "" ? var.renditions_bucket_name : "${var.project_id}-${var.name_prefix}-renditions"
+  source_bucket_name     = "${var.project_id}-${var.name_prefix}-fn-source"
+  bucket_location        = var.bucket_location != "" ? var.bucket_location : var.region
+
+  function_name = "${var.name_prefix}-thumbnailer"
+
+  # The zip built by `make bundle` (scripts/bundle.py). Its content hash names the uploaded object, so any
+  # change to the code or its requirements uploads a new object and redeploys the function.
+  function_source_zip    = var.function_source_zip != "" ? var.function_source_zip : "${path.module}/../../build/thumbnailer.zip"
+  function_source_object = "thumbnailer-${filesha256(local.function_source_zip)}.zip"
+
+  # Per-instance request concurrency, also handed to the code as RENDER_CONCURRENCY:
+  #
+  #   concurrency = max(1, min(floor((memory_mib - baseline_mib) / per_task_peak_mib), tasks_per_vcpu * vcpu))
+  #
+  # memory bound: what is left after the runtime's baseline, divided by the measured peak of one render
+  # (libvips with VIPS_CONCURRENCY=1); CPU bound: libvips releases the GIL, so more renders than a small
+  # multiple of the vCPUs only adds latency. See variables.tf and docs/deploy.md for the table.
+  render_concurrency = max(1, min(floor((var.function_memory_mib - var.instance_baseline_mib) / var.per_task_peak_mib), var.tasks_per_vcpu * var.function_cpu))
+
+  # For push delivery the ack deadline is also the HTTP request timeout, so it must outlast the function.
+  ack_deadline_seconds = min(600, var.function_timeout_seconds + 60)
+
+  # Cloud Run's memory limits per vCPU count (a request outside them is refused at deploy time).
+  max_memory_mib_for_cpu = { "1" = 4096, "2" = 8192, "4" = 16384, "6" = 24576, "8" = 32768 }
+  min_memory_mib_for_cpu = { "1" = 128, "2" = 128, "4" = 2048, "6" = 4096, "8" = 4096 }
+
+  firestore_database_name = var.create_firestore_database ? one(google_firestore_database.gallery[*].name) : var.firestore_database
+  firestore_location      = var.firestore_location != "" ? var.firestore_location : var.region
+
+  renditions_base_url = var.renditions_base_url != "" ? var.renditions_base_url : "https://storage.googleapis.com/${local.renditions_bucket_name}"
+
+  # Exactly the variables gallery.settings.Settings reads (tests/infra checks this against the code),
+  # plus libvips/glibc tuning that must be set before the process starts.
+  function_env = {
+    AVIF_EFFORT          = tostring(var.avif_effort)
+    FIRESTORE_DATABASE   = local.firestore_database_name
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    KEEP_GPS             = tostring(var.keep_gps)
+    LOG_LEVEL            = var.log_level
+    MAX_BYTES            = tostring(var.max_bytes)
+    MAX_PIXELS           = tostring(var.max_pixels)
+    PHOTOS_COLLECTION    = var.photos_collection
+    RENDER_CONCURRENCY   = tostring(local.render_concurrency)
+    RENDITIONS_BASE_URL  = var.renditions_base_url
+    RENDITIONS_BUCKET    = google_storage_bucket.renditions.name
+    RENDITION_FORMATS    = join(",", var.rendition_formats)
+    RENDITION_QUALITY    = tostring(var.rendition_quality)
+    RENDITION_WIDTHS     = join(",", [for w in var.rendition_widths : tostring(w)])
+    UPLOADS_BUCKET       = google_storage_bucket.uploads.name
+    WEBP_EFFORT          = tostring(var.webp_effort)
+    # One libvips worker thread per render; parallelism comes from concurrent requests instead.
+    VIPS_CONCURRENCY = "1"
+    # Bound glibc's per-thread arenas so concurrent renders do not fragment memory past the limit.
+    MALLOC_ARENA_MAX = "2"
+  }
+
+  # Fully qualified name (projects/P/serviceAccounts/EMAIL) of the account Cloud Build uses for the function.
+  build_service_account = coalesce(var.build_service_account, one(google_service_account.build[*].id))
+
+  pubsub_service_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
+  gcs_service_agent    = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+}

@@ -1,0 +1,96 @@
+# Arrow 2: topic ──push (OIDC as the invoker service account)──▶ function URL, with retries and a dead-letter topic.
+#
+# A 2xx answer acknowledges a notification. Anything else (the function answers 503 on a transient failure,
+# 400 on something that is not a notification) makes Pub/Sub redeliver with exponential backoff; after
+# max_delivery_attempts the message moves to the dead-letter topic, where the pull subscription keeps it for
+# inspection and the alert (monitoring.tf) fires.
+
+resource "google_pubsub_topic" "uploads" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption; the messages are object metadata, not photo bytes. Add kms_key_name here if your policy requires CMEK.
+  project = var.project_id
+  name    = "${var.name_prefix}-uploads"
+  labels  = local.labels
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_pubsub_topic" "dead_letter" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption; the messages are object metadata, not photo bytes. Add kms_key_name here if your policy requires CMEK.
+  project = var.project_id
+  name    = "${var.name_prefix}-uploads-dead-letter"
+  labels  = local.labels
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_pubsub_subscription" "push" {
+  project = var.project_id
+  name    = "${var.name_prefix}-thumbnailer-push"
+  topic   = google_pubsub_topic.uploads.id
+  labels  = local.labels
+
+  # For push delivery this is also the HTTP timeout of each request, so it outlasts the function's timeout.
+  ack_deadline_seconds       = local.ack_deadline_seconds
+  message_retention_duration = "${var.message_retention_days * 86400}s"
+
+  push_config {
+    # The run.app URL: with ingress ALLOW_INTERNAL_ONLY, Pub/Sub in the same project is internal traffic.
+    push_endpoint = google_cloudfunctions2_function.thumbnailer.service_config[0].uri
+
+    oidc_token {
+      service_account_email = google_service_account.invoker.email
+      audience              = google_cloudfunctions2_function.thumbnailer.service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "${var.retry_minimum_backoff_seconds}s"
+    maximum_backoff = "${max(var.retry_minimum_backoff_seconds, var.retry_maximum_backoff_seconds)}s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  # Never expire for inactivity (a quiet gallery would otherwise lose its subscription after 31 days).
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
+    google_cloud_run_service_iam_member.invoker_runs_function,
+    google_service_account_iam_member.pubsub_mints_invoker_tokens,
+    google_pubsub_topic_iam_member.pubsub_publishes_dead_letters,
+  ]
+}
+
+resource "google_pubsub_subscription" "dead_letter" {
+  project = var.project_id
+  name    = "${var.name_prefix}-uploads-dead-letter"
+  topic   = google_pubsub_topic.dead_letter.id
+  labels  = local.labels
+
+  ack_deadline_seconds       = 60
+  message_retention_duration = "${var.message_retention_days * 86400}s"
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# The Pub/Sub service agent moves undeliverable messages: it publishes to the dead-letter topic and
+# acknowledges (subscriber) on the source subscription. Both grants are on the single resource only.
+resource "google_pubsub_topic_iam_member" "pubsub_publishes_dead_letters" {
+  project = var.project_id
+  topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "pubsub_forwards_dead_letters" {
+  project      = var.project_id
+  subscription = google_pubsub_subscription.push.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}

@@ -1,0 +1,119 @@
+# Three buckets: uploads (the photos, the source of the notifications), renditions (written by the function,
+# a different bucket so the function can never trigger itself), and the function's source zips.
+
+resource "google_storage_bucket" "uploads" {
+  # checkov:skip=CKV_GCP_78: Not versioned on purpose: in a versioned bucket a delete or overwrite makes the old generation noncurrent and sends OBJECT_ARCHIVE instead of OBJECT_DELETE, so deleting a photo would no longer deregister it. Soft delete (below) keeps deleted uploads recoverable instead.
+  # checkov:skip=CKV_GCP_62: Usage/access logs are a legacy feature that needs a separate log bucket; use Cloud Audit Logs (Data Access) for object-level access records.
+  project  = var.project_id
+  name     = local.uploads_bucket_name
+  location = local.bucket_location
+  labels   = local.labels
+
+  force_destroy               = var.force_destroy_buckets
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+
+  soft_delete_policy {
+    retention_duration_seconds = var.uploads_soft_delete_retention_days * 86400
+  }
+
+  # Browser uploads through a resumable/XML multipart session that never completes leave parts behind.
+  lifecycle_rule {
+    condition {
+      age = 1
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_storage_bucket" "renditions" {
+  # checkov:skip=CKV_GCP_62: Usage/access logs are a legacy feature that needs a separate log bucket; use Cloud Audit Logs (Data Access) or the CDN's logs.
+  # checkov:skip=CKV_GCP_114: Public access prevention is "enforced" unless var.public_renditions is true, when the bucket must be readable by allUsers (see the conditional IAM member below).
+  project  = var.project_id
+  name     = local.renditions_bucket_name
+  location = local.bucket_location
+  labels   = local.labels
+
+  force_destroy               = var.force_destroy_buckets
+  uniform_bucket_level_access = true
+  public_access_prevention    = var.public_renditions ? "inherited" : "enforced"
+
+  # Renditions are immutable per source generation; an overwrite only happens on a re-render, and a
+  # deregistration deletes them. Versioning keeps those for a few days, then lifecycle drops them.
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_version_retention_days
+      with_state                 = "ARCHIVED"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  dynamic "cors" {
+    for_each = length(var.renditions_cors_origins) > 0 ? [1] : []
+    content {
+      origin          = var.renditions_cors_origins
+      method          = ["GET", "HEAD"]
+      response_header = ["Content-Type", "Cache-Control", "ETag"]
+      max_age_seconds = 3600
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# Public read of the renditions, only when asked for. Nothing else in this module grants allUsers.
+resource "google_storage_bucket_iam_member" "renditions_public_read" {
+  # checkov:skip=CKV_GCP_28: Public read of the renditions bucket is the opt-in purpose of var.public_renditions (default false, count 0); the uploads bucket is never public.
+  count = var.public_renditions ? 1 : 0
+
+  bucket = google_storage_bucket.renditions.name
+  role   = "roles/storage.objectViewer"
+  member = "allUsers"
+}
+
+resource "google_storage_bucket" "function_source" {
+  # checkov:skip=CKV_GCP_62: Usage/access logs are a legacy feature that needs a separate log bucket; the bucket only holds deploy artifacts.
+  project  = var.project_id
+  name     = local.source_bucket_name
+  location = local.bucket_location
+  labels   = local.labels
+
+  # Only deploy artifacts live here; destroying the stack may always delete them.
+  force_destroy               = true
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+
+  versioning {
+    enabled = true
+  }
+
+  # A new bundle gets a new object name (its hash); the replaced object becomes noncurrent and goes away.
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_version_retention_days
+      with_state                 = "ARCHIVED"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_storage_bucket_object" "function_source" {
+  bucket       = google_storage_bucket.function_source.name
+  name         = local.function_source_object
+  source       = local.function_source_zip
+  content_type = "application/zip"
+}

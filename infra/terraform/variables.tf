@@ -1,0 +1,504 @@
+# ---------------------------------------------------------------------------------------------------------------------
+# Project and naming
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "project_id" {
+  type        = string
+  description = "ID of the Google Cloud project that receives every resource."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a valid project ID: 6-30 characters, lower-case letters, digits and hyphens."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "Region of the function, the Pub/Sub delivery and (by default) the buckets and the Firestore database."
+  default     = "us-central1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must be a Google Cloud region such as us-central1 or europe-west1."
+  }
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every resource name (service accounts, topics, function, default bucket names)."
+  default     = "gallery"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,18}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-20 characters: lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Extra labels put on every resource that takes labels (app=gallery and managed-by=terraform are always set)."
+  default     = {}
+}
+
+variable "enable_apis" {
+  type        = bool
+  description = "Enable the APIs the pipeline needs. Turn off when a platform team manages project services."
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Buckets
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "uploads_bucket_name" {
+  type        = string
+  description = "Name of the bucket users drop photos into. Empty means PROJECT_ID-NAME_PREFIX-uploads."
+  default     = ""
+
+  validation {
+    condition     = var.uploads_bucket_name == "" || can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.uploads_bucket_name))
+    error_message = "uploads_bucket_name must be empty or a valid bucket name (3-63 characters)."
+  }
+}
+
+variable "renditions_bucket_name" {
+  type        = string
+  description = "Name of the bucket the renditions are written to. Empty means PROJECT_ID-NAME_PREFIX-renditions."
+  default     = ""
+
+  validation {
+    condition     = var.renditions_bucket_name == "" || can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.renditions_bucket_name))
+    error_message = "renditions_bucket_name must be empty or a valid bucket name (3-63 characters)."
+  }
+}
+
+variable "bucket_location" {
+  type        = string
+  description = "Location of the buckets (a region, dual-region or multi-region such as EU). Empty means var.region."
+  default     = ""
+}
+
+variable "force_destroy_buckets" {
+  type        = bool
+  description = "Let `terraform destroy` delete the buckets even when they still hold objects. Keep false in production."
+  default     = false
+}
+
+variable "noncurrent_version_retention_days" {
+  type        = number
+  description = "Days a noncurrent (overwritten or deleted) object version is kept in the versioned buckets (renditions, function source) before lifecycle deletes it."
+  default     = 7
+
+  validation {
+    condition     = var.noncurrent_version_retention_days >= 1 && var.noncurrent_version_retention_days <= 365 && floor(var.noncurrent_version_retention_days) == var.noncurrent_version_retention_days
+    error_message = "noncurrent_version_retention_days must be a whole number between 1 and 365."
+  }
+}
+
+variable "uploads_soft_delete_retention_days" {
+  type        = number
+  description = "Days a deleted upload stays recoverable (Cloud Storage soft delete). 0 disables soft delete. The uploads bucket is not versioned: see storage.tf."
+  default     = 7
+
+  validation {
+    condition     = var.uploads_soft_delete_retention_days == 0 || (var.uploads_soft_delete_retention_days >= 7 && var.uploads_soft_delete_retention_days <= 90)
+    error_message = "uploads_soft_delete_retention_days must be 0 (off) or between 7 and 90."
+  }
+}
+
+variable "public_renditions" {
+  type        = bool
+  description = "Grant allUsers read access (roles/storage.objectViewer) on the renditions bucket so browsers can load them directly. Off by default: nothing is public unless this is true."
+  default     = false
+}
+
+variable "renditions_cors_origins" {
+  type        = list(string)
+  description = "Origins allowed to GET renditions cross-origin (for example [\"https://photos.example.com\"]). Empty means no CORS configuration."
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.renditions_cors_origins : o == "*" || can(regex("^https?://[^/]+$", o))])
+    error_message = "Each CORS origin must be \"*\" or a scheme and host such as https://photos.example.com (no path)."
+  }
+}
+
+variable "renditions_base_url" {
+  type        = string
+  description = "Public base URL of the renditions (a CDN or load balancer in front of the bucket). Empty means https://storage.googleapis.com/RENDITIONS_BUCKET. Passed to the function as RENDITIONS_BASE_URL."
+  default     = ""
+
+  validation {
+    condition     = var.renditions_base_url == "" || can(regex("^https?://", var.renditions_base_url))
+    error_message = "renditions_base_url must be empty or start with http:// or https://."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Function
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "function_source_zip" {
+  type        = string
+  description = "Path of the function source zip built by `make bundle`. Empty means build/thumbnailer.zip at the repository root."
+  default     = ""
+
+  validation {
+    condition     = var.function_source_zip == "" || endswith(var.function_source_zip, ".zip")
+    error_message = "function_source_zip must be empty or the path of a .zip file."
+  }
+}
+
+variable "function_runtime" {
+  type        = string
+  description = "Python runtime of the function."
+  default     = "python312"
+
+  validation {
+    condition     = contains(["python311", "python312", "python313"], var.function_runtime)
+    error_message = "function_runtime must be python311, python312 or python313."
+  }
+}
+
+variable "function_memory_mib" {
+  type        = number
+  description = "Memory of one function instance, in MiB. Drives the per-instance concurrency (see per_task_peak_mib). Cloud Run also bounds it by the vCPU count: at most 4 GiB for 1 vCPU, 8 GiB for 2, 16 GiB for 4, 24 GiB for 6, 32 GiB for 8."
+  default     = 2048
+
+  validation {
+    condition     = contains([512, 1024, 2048, 4096, 8192, 16384, 24576, 32768], var.function_memory_mib)
+    error_message = "function_memory_mib must be one of 512, 1024, 2048, 4096, 8192, 16384, 24576, 32768."
+  }
+}
+
+variable "function_cpu" {
+  type        = number
+  description = "vCPUs of one function instance. At least 1: Cloud Run refuses request concurrency above 1 with fractional CPU."
+  default     = 1
+
+  validation {
+    condition     = contains([1, 2, 4, 6, 8], var.function_cpu)
+    error_message = "function_cpu must be one of 1, 2, 4, 6, 8."
+  }
+}
+
+variable "per_task_peak_mib" {
+  type        = number
+  description = "Measured peak memory of one render (one photo through libvips with VIPS_CONCURRENCY=1), in MiB. Calibrated default; re-measure with the benchmark when the rendition set or the size limits change. concurrency = max(1, min(floor((function_memory_mib - instance_baseline_mib) / per_task_peak_mib), tasks_per_vcpu * function_cpu))."
+  default     = 80
+
+  validation {
+    condition     = var.per_task_peak_mib >= 16 && var.per_task_peak_mib <= 16384
+    error_message = "per_task_peak_mib must be between 16 and 16384."
+  }
+}
+
+variable "instance_baseline_mib" {
+  type        = number
+  description = "Memory one idle instance uses before any render (Python, the framework, the clients, libvips), in MiB; subtracted before dividing by per_task_peak_mib."
+  default     = 200
+
+  validation {
+    condition     = var.instance_baseline_mib >= 0 && var.instance_baseline_mib < 512
+    error_message = "instance_baseline_mib must be between 0 and 511 (it must leave room for at least one render in the smallest instance)."
+  }
+}
+
+variable "tasks_per_vcpu" {
+  type        = number
+  description = "CPU cap of the concurrency: at most this many renders per vCPU (each render is one libvips thread)."
+  default     = 2
+
+  validation {
+    condition     = var.tasks_per_vcpu >= 1 && var.tasks_per_vcpu <= 8 && floor(var.tasks_per_vcpu) == var.tasks_per_vcpu
+    error_message = "tasks_per_vcpu must be a whole number between 1 and 8."
+  }
+}
+
+variable "function_timeout_seconds" {
+  type        = number
+  description = "Request timeout of the function. The push subscription's ack deadline is set 60 s above it (at most 600 s), so at most 540."
+  default     = 300
+
+  validation {
+    condition     = var.function_timeout_seconds >= 10 && var.function_timeout_seconds <= 540 && floor(var.function_timeout_seconds) == var.function_timeout_seconds
+    error_message = "function_timeout_seconds must be a whole number between 10 and 540."
+  }
+}
+
+variable "min_instance_count" {
+  type        = number
+  description = "Instances kept warm. 0 scales to zero (cold starts, no idle cost)."
+  default     = 0
+
+  validation {
+    condition     = var.min_instance_count >= 0 && var.min_instance_count <= 100
+    error_message = "min_instance_count must be between 0 and 100."
+  }
+}
+
+variable "max_instance_count" {
+  type        = number
+  description = "Upper bound on instances; with the per-instance concurrency it caps renders in flight and therefore cost during a bulk upload."
+  default     = 10
+
+  validation {
+    condition     = var.max_instance_count >= 1 && var.max_instance_count <= 1000
+    error_message = "max_instance_count must be between 1 and 1000."
+  }
+}
+
+variable "ingress_settings" {
+  type        = string
+  description = "Network ingress of the function. ALLOW_INTERNAL_ONLY is enough for Pub/Sub push from the same project (Pub/Sub counts as internal when it calls the run.app URL); IAM (roles/run.invoker) is enforced in every case."
+  default     = "ALLOW_INTERNAL_ONLY"
+
+  validation {
+    condition     = contains(["ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB", "ALLOW_ALL"], var.ingress_settings)
+    error_message = "ingress_settings must be ALLOW_INTERNAL_ONLY, ALLOW_INTERNAL_AND_GCLB or ALLOW_ALL."
+  }
+}
+
+variable "build_service_account" {
+  type        = string
+  description = "Fully qualified name (projects/PROJECT/serviceAccounts/EMAIL) of an existing service account Cloud Build uses to build the function. Empty creates a dedicated one."
+  default     = ""
+
+  validation {
+    condition     = var.build_service_account == "" || can(regex("^projects/[^/]+/serviceAccounts/[^/]+@[^/]+$", var.build_service_account))
+    error_message = "build_service_account must be empty or projects/PROJECT/serviceAccounts/EMAIL."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# What the function does (each becomes one environment variable read by gallery.settings.Settings)
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "rendition_widths" {
+  type        = list(number)
+  description = "Rendition widths in pixels (RENDITION_WIDTHS). Never upscaled."
+  default     = [320, 512, 768, 1024, 1280, 1600, 2048, 2560]
+
+  validation {
+    condition     = length(var.rendition_widths) > 0 && alltrue([for w in var.rendition_widths : w >= 16 && w <= 16384 && floor(w) == w])
+    error_message = "rendition_widths must hold at least one whole number between 16 and 16384."
+  }
+}
+
+variable "rendition_formats" {
+  type        = list(string)
+  description = "Output formats (RENDITION_FORMATS): any of webp, avif, jpeg."
+  default     = ["webp"]
+
+  validation {
+    condition     = length(var.rendition_formats) > 0 && alltrue([for f in var.rendition_formats : contains(["webp", "avif", "jpeg"], f)])
+    error_message = "rendition_formats must hold at least one of webp, avif, jpeg."
+  }
+}
+
+variable "rendition_quality" {
+  type        = number
+  description = "Encoder quality 1-100 (RENDITION_QUALITY)."
+  default     = 80
+
+  validation {
+    condition     = var.rendition_quality >= 1 && var.rendition_quality <= 100
+    error_message = "rendition_quality must be between 1 and 100."
+  }
+}
+
+variable "webp_effort" {
+  type        = number
+  description = "WebP encoder effort 0 (fast) to 6 (small) (WEBP_EFFORT)."
+  default     = 4
+
+  validation {
+    condition     = var.webp_effort >= 0 && var.webp_effort <= 6
+    error_message = "webp_effort must be between 0 and 6."
+  }
+}
+
+variable "avif_effort" {
+  type        = number
+  description = "AVIF encoder effort 0 (fast) to 9 (small) (AVIF_EFFORT)."
+  default     = 2
+
+  validation {
+    condition     = var.avif_effort >= 0 && var.avif_effort <= 9
+    error_message = "avif_effort must be between 0 and 9."
+  }
+}
+
+variable "keep_gps" {
+  type        = bool
+  description = "Store GPS coordinates from EXIF in the photo document (KEEP_GPS). Off by default for privacy."
+  default     = false
+}
+
+variable "max_pixels" {
+  type        = number
+  description = "Largest accepted image in pixels, checked from the header before decoding (MAX_PIXELS)."
+  default     = 100000000
+
+  validation {
+    condition     = var.max_pixels >= 1
+    error_message = "max_pixels must be positive."
+  }
+}
+
+variable "max_bytes" {
+  type        = number
+  description = "Largest accepted upload in bytes (MAX_BYTES)."
+  default     = 67108864
+
+  validation {
+    condition     = var.max_bytes >= 1
+    error_message = "max_bytes must be positive."
+  }
+}
+
+variable "log_level" {
+  type        = string
+  description = "Minimum level of the function's JSON log lines (LOG_LEVEL)."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "photos_collection" {
+  type        = string
+  description = "Firestore collection of the photo documents (PHOTOS_COLLECTION)."
+  default     = "photos"
+
+  validation {
+    condition     = can(regex("^[^/]+$", var.photos_collection))
+    error_message = "photos_collection must be a top-level collection id (no slash)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Delivery (Pub/Sub push subscription and dead-letter topic)
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "max_delivery_attempts" {
+  type        = number
+  description = "Deliveries of one notification before Pub/Sub moves it to the dead-letter topic."
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100 (Pub/Sub's limits)."
+  }
+}
+
+variable "retry_minimum_backoff_seconds" {
+  type        = number
+  description = "Shortest wait before Pub/Sub redelivers a failed notification (exponential backoff starts here)."
+  default     = 10
+
+  validation {
+    condition     = var.retry_minimum_backoff_seconds >= 0 && var.retry_minimum_backoff_seconds <= 600
+    error_message = "retry_minimum_backoff_seconds must be between 0 and 600."
+  }
+}
+
+variable "retry_maximum_backoff_seconds" {
+  type        = number
+  description = "Longest wait between redeliveries (exponential backoff stops growing here). Must not be below the minimum."
+  default     = 600
+
+  validation {
+    condition     = var.retry_maximum_backoff_seconds >= 0 && var.retry_maximum_backoff_seconds <= 600
+    error_message = "retry_maximum_backoff_seconds must be between 0 and 600."
+  }
+}
+
+variable "message_retention_days" {
+  type        = number
+  description = "Days an unacknowledged notification (on the push subscription) or a dead letter (on the dead-letter subscription) is kept."
+  default     = 7
+
+  validation {
+    condition     = var.message_retention_days >= 1 && var.message_retention_days <= 7 && floor(var.message_retention_days) == var.message_retention_days
+    error_message = "message_retention_days must be a whole number between 1 and 7 (Pub/Sub's subscription limit)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Firestore
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "create_firestore_database" {
+  type        = bool
+  description = "Create the Firestore database (native mode). False uses an existing database named by firestore_database."
+  default     = true
+}
+
+variable "firestore_database" {
+  type        = string
+  description = "Firestore database id: the one created when create_firestore_database is true, or the existing one to use (FIRESTORE_DATABASE). A project has at most one \"(default)\"."
+  default     = "(default)"
+
+  validation {
+    condition     = var.firestore_database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database))
+    error_message = "firestore_database must be \"(default)\" or 4-63 characters: lower-case letters, digits and hyphens."
+  }
+}
+
+variable "firestore_location" {
+  type        = string
+  description = "Location of a created Firestore database (a region such as us-central1 or a multi-region such as nam5, eur3). Empty means var.region. Cannot change after creation."
+  default     = ""
+}
+
+variable "firestore_delete_protection" {
+  type        = bool
+  description = "Turn on Firestore delete protection for a created database (must be turned off, and applied, before the database can be destroyed)."
+  default     = true
+}
+
+variable "firestore_deletion_policy" {
+  type        = string
+  description = "What `terraform destroy` does to a created Firestore database: ABANDON leaves it (and its data) in the project, DELETE deletes it."
+  default     = "ABANDON"
+
+  validation {
+    condition     = contains(["ABANDON", "DELETE"], var.firestore_deletion_policy)
+    error_message = "firestore_deletion_policy must be ABANDON or DELETE."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Monitoring
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "enable_dead_letter_alert" {
+  type        = bool
+  description = "Create the log-based error metric and the alert policy on dead-lettered notifications."
+  default     = true
+}
+
+variable "alert_notification_emails" {
+  type        = list(string)
+  description = "E-mail addresses notified by the alert policy. Empty still creates the policy (visible in the console) without notifications."
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.alert_notification_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "Each entry of alert_notification_emails must be an e-mail address."
+  }
+}
+
+variable "error_alert_threshold" {
+  type        = number
+  description = "Function ERROR log lines (transient failures and rejected deliveries, which end in the dead-letter topic if they persist) per 5 minutes above which the alert fires."
+  default     = 10
+
+  validation {
+    condition     = var.error_alert_threshold >= 0
+    error_message = "error_alert_threshold must not be negative."
+  }
+}

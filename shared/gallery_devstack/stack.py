@@ -1,0 +1,380 @@
+"""The whole local stack in one object: Pub/Sub emulator, fake-gcs-server, Firestore emulator, the function.
+
+    with DevStack(DevStackConfig(log_dir=tmp)) as stack:
+        env = stack.env()   # GOOGLE_CLOUD_PROJECT, STORAGE_EMULATOR_HOST, ... for clients
+        ...
+
+Start order matters: the Pub/Sub topic must exist before fake-gcs-server publishes its first event (it drops
+events for a missing topic), and the push subscription is created once the function listens.
+Nothing here touches ``os.environ``; every client it builds is pointed at the stack explicitly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self, get_args
+
+import grpc
+from google.api_core import exceptions as gexc
+from google.auth.credentials import AnonymousCredentials
+from google.pubsub_v1.services.publisher import PublisherClient
+from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+from google.pubsub_v1.services.subscriber import SubscriberClient
+from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+
+from gallery_devstack import processes
+from gallery_devstack.processes import LOCALHOST, REPO_ROOT, ManagedProcess
+from gallery_devstack.pubsub_emulator import PubSubEmulator
+
+logger = logging.getLogger(__name__)
+
+ServiceName = Literal["pubsub", "gcs", "firestore", "function"]
+SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
+
+ENV_FILE_KEYS: tuple[str, ...] = (
+    "GOOGLE_CLOUD_PROJECT",
+    "STORAGE_EMULATOR_HOST",
+    "PUBSUB_EMULATOR_HOST",
+    "FIRESTORE_EMULATOR_HOST",
+    "UPLOADS_BUCKET",
+    "RENDITIONS_BUCKET",
+    "PHOTOS_COLLECTION",
+    "RENDITIONS_BASE_URL",
+    "FUNCTION_URL",
+    "PUBSUB_TOPIC",
+    "DEAD_LETTER_SUBSCRIPTION",
+)
+
+
+@dataclass
+class DevStackConfig:
+    """What the local stack runs and how it is wired. Port 0 means "pick a free port" (fixed for the run)."""
+
+    project: str = "gallery-local"
+    uploads_bucket: str = "gallery-uploads"
+    renditions_bucket: str = "gallery-renditions"
+    photos_collection: str = "photos"
+    topic: str = "gallery-uploads-events"
+    push_subscription: str = "thumbnailer-push"
+    dead_letter_topic: str = "gallery-uploads-dead-letter"
+    dead_letter_subscription: str = "gallery-uploads-dead-letter-sub"
+    gcs_port: int = 0
+    pubsub_port: int = 0
+    firestore_port: int = 0
+    function_port: int = 0
+    min_backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 30.0
+    max_delivery_attempts: int = 5
+    ack_deadline_seconds: int = 60
+    log_dir: Path = field(default_factory=lambda: REPO_ROOT / ".devstack" / "logs")
+    function_source: Path = field(default_factory=lambda: REPO_ROOT / "functions" / "thumbnailer" / "main.py")
+    function_target: str = "handle"
+    function_signature_type: str = "http"
+    function_env: dict[str, str] = field(default_factory=dict)
+    start_function: bool = True
+    create_push_subscription: bool = True
+    pubsub_in_process: bool = False
+    """Run the Pub/Sub emulator as a thread of this process instead of a subprocess."""
+    external_pubsub_host: str | None = None
+    """``host:port`` of an already running Pub/Sub emulator (e.g. Google's) to use instead of starting ours."""
+    repo_root: Path = REPO_ROOT
+
+
+class DevStack:
+    """Starts, wires and stops the local emulator stack; see the module docstring."""
+
+    def __init__(self, config: DevStackConfig | None = None) -> None:
+        self.config = config or DevStackConfig()
+        c = self.config
+        self.log_dir = Path(c.log_dir)
+        self.gcs_port = c.gcs_port or processes.free_port()
+        self.firestore_port = c.firestore_port or processes.free_port()
+        self.function_port = c.function_port or processes.free_port()
+        if c.external_pubsub_host:
+            host, _, port = c.external_pubsub_host.rpartition(":")
+            self._pubsub_host, self.pubsub_port = host or LOCALHOST, int(port)
+        else:
+            self._pubsub_host, self.pubsub_port = LOCALHOST, c.pubsub_port or processes.free_port()
+        self._pubsub_inproc: PubSubEmulator | None = None
+        self._procs: dict[ServiceName, ManagedProcess] = {}
+        self._started: list[ServiceName] = []
+        self._push_subscription_created = False
+
+    # ------------------------------------------------------------------ addresses
+
+    @property
+    def gcs_url(self) -> str:
+        return f"http://{LOCALHOST}:{self.gcs_port}"
+
+    @property
+    def pubsub_emulator_host(self) -> str:
+        return f"{self._pubsub_host}:{self.pubsub_port}"
+
+    @property
+    def firestore_emulator_host(self) -> str:
+        return f"{LOCALHOST}:{self.firestore_port}"
+
+    @property
+    def function_url(self) -> str:
+        return f"http://{LOCALHOST}:{self.function_port}/"
+
+    @property
+    def renditions_base_url(self) -> str:
+        """fake-gcs-server serves public GETs at ``/BUCKET/OBJECT``."""
+        return f"{self.gcs_url}/{self.config.renditions_bucket}"
+
+    @property
+    def topic_path(self) -> str:
+        return f"projects/{self.config.project}/topics/{self.config.topic}"
+
+    @property
+    def dead_letter_topic_path(self) -> str:
+        return f"projects/{self.config.project}/topics/{self.config.dead_letter_topic}"
+
+    @property
+    def push_subscription_path(self) -> str:
+        return f"projects/{self.config.project}/subscriptions/{self.config.push_subscription}"
+
+    @property
+    def dead_letter_subscription_path(self) -> str:
+        return f"projects/{self.config.project}/subscriptions/{self.config.dead_letter_subscription}"
+
+    @property
+    def pubsub_emulator(self) -> PubSubEmulator | None:
+        """The in-process emulator object when ``pubsub_in_process`` is set (for RPC counts, reset, ...)."""
+        return self._pubsub_inproc
+
+    def process(self, name: ServiceName) -> ManagedProcess | None:
+        """The subprocess behind a service, if it runs as one."""
+        return self._procs.get(name)
+
+    # ------------------------------------------------------------------ environments
+
+    def env(self) -> dict[str, str]:
+        """Environment for clients (the function, the CLI, tests): emulator hosts, names and URLs."""
+        c = self.config
+        return {
+            "GOOGLE_CLOUD_PROJECT": c.project,
+            "STORAGE_EMULATOR_HOST": self.gcs_url,
+            "PUBSUB_EMULATOR_HOST": self.pubsub_emulator_host,
+            "FIRESTORE_EMULATOR_HOST": self.firestore_emulator_host,
+            "UPLOADS_BUCKET": c.uploads_bucket,
+            "RENDITIONS_BUCKET": c.renditions_bucket,
+            "PHOTOS_COLLECTION": c.photos_collection,
+            "RENDITIONS_BASE_URL": self.renditions_base_url,
+            "FUNCTION_URL": self.function_url,
+            "PUBSUB_TOPIC": self.topic_path,
+            "DEAD_LETTER_SUBSCRIPTION": self.dead_letter_subscription_path,
+        }
+
+    def function_environment(self) -> dict[str, str]:
+        """What the function process gets on top of this process's environment."""
+        env = {k: v for k, v in self.env().items() if k not in {"FUNCTION_URL", "DEAD_LETTER_SUBSCRIPTION"}}
+        env["VIPS_CONCURRENCY"] = "1"
+        env.update(self.config.function_env)
+        return env
+
+    def write_env_file(self, path: Path | str) -> Path:
+        """Write ``KEY=VALUE`` lines (sourceable by sh and readable by dotenv tools); returns the path."""
+        target = Path(path)
+        env = self.env()
+        lines = [f"{key}={env[key]}" for key in ENV_FILE_KEYS]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        header = "# written by `python -m gallery_devstack run`; valid while it runs\n"
+        target.write_text(header + "\n".join(lines) + "\n")
+        return target
+
+    # ------------------------------------------------------------------ clients pointed at the stack
+
+    @contextmanager
+    def pubsub_admin(self) -> Iterator[tuple[PublisherClient, SubscriberClient]]:
+        """Low-level (GAPIC) Pub/Sub clients over an insecure channel to the emulator."""
+        pub_channel = grpc.insecure_channel(self.pubsub_emulator_host)
+        sub_channel = grpc.insecure_channel(self.pubsub_emulator_host)
+        try:
+            yield (
+                PublisherClient(transport=PublisherGrpcTransport(channel=pub_channel)),
+                SubscriberClient(transport=SubscriberGrpcTransport(channel=sub_channel)),
+            )
+        finally:
+            pub_channel.close()
+            sub_channel.close()
+
+    def storage_client(self) -> Any:
+        """A ``google.cloud.storage.Client`` for fake-gcs-server (anonymous, explicit endpoint, no env needed)."""
+        storage = importlib.import_module("google.cloud.storage")  # untyped package: keep mypy out of it
+        return storage.Client(
+            project=self.config.project,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options={"api_endpoint": self.gcs_url},
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Self:
+        """Start every service in dependency order and wire them; stops what started if one fails."""
+        try:
+            self.start_service("pubsub")
+            self.start_service("gcs")
+            self.start_service("firestore")
+            if self.config.start_function:
+                self.start_service("function")
+            if self.config.create_push_subscription:
+                self._create_push_subscription()
+        except BaseException:
+            self.stop()
+            raise
+        logger.info("dev stack up: %s", self.env())
+        return self
+
+    def stop(self) -> None:
+        """Stop every service this object started, in reverse order."""
+        for name in reversed(list(self._started)):
+            try:
+                self.stop_service(name)
+            except Exception:
+                logger.exception("stopping %s failed", name)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def running(self, name: ServiceName) -> bool:
+        return name in self._started
+
+    def start_service(self, name: ServiceName) -> None:
+        """(Re)start one service on its port and restore its wiring (topics, subscriptions, buckets).
+
+        The emulators keep state in memory, so a restarted Pub/Sub loses queued messages, a restarted
+        fake-gcs-server loses objects and a restarted Firestore loses documents.
+        """
+        if name not in SERVICES:
+            raise ValueError(f"unknown service {name!r}; expected one of {SERVICES}")
+        if name in self._started:
+            return
+        if name == "pubsub":
+            self._start_pubsub()
+            self._started.append(name)
+            self._create_topics()
+            if self._push_subscription_created:
+                self._create_push_subscription()
+            return
+        if name == "gcs":
+            proc = processes.fake_gcs_server(
+                port=self.gcs_port,
+                log_dir=self.log_dir,
+                pubsub_emulator_host=self.pubsub_emulator_host,
+                project=self.config.project,
+                topic=self.config.topic,
+                event_bucket=self.config.uploads_bucket,
+            )
+        elif name == "firestore":
+            proc = processes.firestore_emulator(
+                port=self.firestore_port, log_dir=self.log_dir, repo_root=self.config.repo_root
+            )
+        else:
+            proc = processes.function(
+                port=self.function_port,
+                log_dir=self.log_dir,
+                source=self.config.function_source,
+                target=self.config.function_target,
+                signature_type=self.config.function_signature_type,
+                env=self.function_environment(),
+            )
+        proc.start()
+        self._procs[name] = proc
+        self._started.append(name)
+        if name == "gcs":
+            self._create_buckets()
+
+    def stop_service(self, name: ServiceName) -> None:
+        """Stop one service (its port stays reserved for `start_service`)."""
+        if name not in self._started:
+            return
+        self._started.remove(name)
+        if name == "pubsub" and self._pubsub_inproc is not None:
+            self._pubsub_inproc.stop()
+            self._pubsub_inproc = None
+            return
+        proc = self._procs.pop(name, None)
+        if proc is not None:
+            proc.stop()
+
+    def start_function(self) -> None:
+        self.start_service("function")
+
+    def stop_function(self) -> None:
+        self.stop_service("function")
+
+    def restart_service(self, name: ServiceName) -> None:
+        self.stop_service(name)
+        self.start_service(name)
+
+    # ------------------------------------------------------------------ wiring
+
+    def _start_pubsub(self) -> None:
+        if self.config.external_pubsub_host:
+            processes.wait_for_port(self._pubsub_host, self.pubsub_port, timeout=10)
+            logger.info("using the Pub/Sub emulator at %s", self.pubsub_emulator_host)
+            return
+        if self.config.pubsub_in_process:
+            emulator = PubSubEmulator(LOCALHOST, self.pubsub_port)
+            emulator.start()
+            self._pubsub_inproc = emulator
+            return
+        proc = processes.pubsub_emulator(port=self.pubsub_port, log_dir=self.log_dir)
+        proc.start()
+        self._procs["pubsub"] = proc
+
+    def _create_topics(self) -> None:
+        """Event topic first (fake-gcs-server drops events for a missing topic), then the dead-letter pair."""
+        with self.pubsub_admin() as (pub, sub):
+            for topic in (self.topic_path, self.dead_letter_topic_path):
+                with suppress(gexc.AlreadyExists):
+                    pub.create_topic(request={"name": topic}, timeout=10)
+            with suppress(gexc.AlreadyExists):
+                sub.create_subscription(
+                    request={
+                        "name": self.dead_letter_subscription_path,
+                        "topic": self.dead_letter_topic_path,
+                        "ack_deadline_seconds": 10,
+                    },
+                    timeout=10,
+                )
+
+    def _create_push_subscription(self) -> None:
+        c = self.config
+        request: dict[str, Any] = {
+            "name": self.push_subscription_path,
+            "topic": self.topic_path,
+            "push_config": {"push_endpoint": self.function_url},
+            "ack_deadline_seconds": c.ack_deadline_seconds,
+            "retry_policy": {
+                "minimum_backoff": dt.timedelta(seconds=c.min_backoff_seconds),
+                "maximum_backoff": dt.timedelta(seconds=c.max_backoff_seconds),
+            },
+            "dead_letter_policy": {
+                "dead_letter_topic": self.dead_letter_topic_path,
+                "max_delivery_attempts": c.max_delivery_attempts,
+            },
+        }
+        with self.pubsub_admin() as (_, sub), suppress(gexc.AlreadyExists):
+            sub.create_subscription(request=request, timeout=10)
+        self._push_subscription_created = True
+
+    def _create_buckets(self) -> None:
+        client = self.storage_client()
+        for bucket in (self.config.uploads_bucket, self.config.renditions_bucket):
+            with suppress(gexc.Conflict):
+                client.create_bucket(bucket)

@@ -1,0 +1,182 @@
+"""The whole local stack (DevStack and `python -m gallery_devstack run`) with a stub function."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+from gallery_devstack.processes import REPO_ROOT, port_open
+from gallery_devstack.stack import ENV_FILE_KEYS, DevStack
+
+STUB_FUNCTION = textwrap.dedent(
+    """
+    import json, os, pathlib
+
+    KEYS = ["GOOGLE_CLOUD_PROJECT", "STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST",
+            "UPLOADS_BUCKET", "RENDITIONS_BUCKET", "PHOTOS_COLLECTION", "RENDITIONS_BASE_URL", "VIPS_CONCURRENCY",
+            "EXTRA"]
+
+    def handle(request):
+        envelope = request.get_json()
+        message = envelope["message"]
+        out = pathlib.Path(os.environ["STUB_RECORD_DIR"])
+        name = f"{message['messageId']}-{envelope.get('deliveryAttempt')}.json"
+        (out / name).write_text(json.dumps({"envelope": envelope, "env": {k: os.environ.get(k) for k in KEYS}}))
+        if message["attributes"].get("objectId", "").startswith("poison"):
+            return ("permanent trouble", 500)
+        return ("", 204)
+    """
+)
+
+
+def _records(directory: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))]
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _object_ids(directory: Path) -> list[str]:
+    return [r["envelope"]["message"]["attributes"].get("objectId", "") for r in _records(directory)]
+
+
+def test_devstack_end_to_end_with_stub_function(
+    devstack_factory: Callable[..., DevStack], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "main.py"
+    source.write_text(STUB_FUNCTION)
+    records = tmp_path / "records"
+    records.mkdir()
+    stack = devstack_factory(function_source=source, function_env={"STUB_RECORD_DIR": str(records), "EXTRA": "yes"})
+    env = stack.env()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    uploads = stack.storage_client().bucket(stack.config.uploads_bucket)
+
+    # upload → fake-gcs notification → Pub/Sub push → function
+    blob = uploads.blob("holiday/beach.jpg")
+    blob.upload_from_string(b"\xff\xd8\xff", content_type="image/jpeg")
+    assert _wait(lambda: "holiday/beach.jpg" in _object_ids(records))
+    record = _records(records)[0]
+    envelope = record["envelope"]
+    assert envelope["subscription"] == stack.push_subscription_path
+    assert envelope["deliveryAttempt"] == 1
+    assert envelope["message"]["attributes"]["eventType"] == "OBJECT_FINALIZE"
+    assert envelope["message"]["attributes"]["objectGeneration"] == str(blob.generation)
+    assert record["env"] == {
+        "GOOGLE_CLOUD_PROJECT": stack.config.project,
+        "STORAGE_EMULATOR_HOST": stack.gcs_url,
+        "PUBSUB_EMULATOR_HOST": stack.pubsub_emulator_host,
+        "FIRESTORE_EMULATOR_HOST": stack.firestore_emulator_host,
+        "UPLOADS_BUCKET": "gallery-uploads",
+        "RENDITIONS_BUCKET": "gallery-renditions",
+        "PHOTOS_COLLECTION": "photos",
+        "RENDITIONS_BASE_URL": f"{stack.gcs_url}/gallery-renditions",
+        "VIPS_CONCURRENCY": "1",
+        "EXTRA": "yes",
+    }
+
+    # a message the function keeps failing goes to the dead-letter subscription after 5 attempts
+    uploads.blob("poison.jpg").upload_from_string(b"x", content_type="image/jpeg")
+    subscriber = pubsub_v1.SubscriberClient()
+    try:
+        dead: list[Any] = []
+        deadline = time.monotonic() + 20
+        while not dead and time.monotonic() < deadline:
+            resp = subscriber.pull(
+                request={"subscription": env["DEAD_LETTER_SUBSCRIPTION"], "max_messages": 5}, timeout=5
+            )
+            dead = list(resp.received_messages)
+        assert [dict(m.message.attributes)["objectId"] for m in dead] == ["poison.jpg"]
+        subscriber.acknowledge(subscription=env["DEAD_LETTER_SUBSCRIPTION"], ack_ids=[m.ack_id for m in dead])
+    finally:
+        subscriber.close()
+    assert _object_ids(records).count("poison.jpg") == 5
+
+    # the function goes away: Pub/Sub retries until it is back on the same port
+    stack.stop_function()
+    assert not port_open("127.0.0.1", stack.function_port)
+    uploads.blob("late.jpg").upload_from_string(b"x", content_type="image/jpeg")
+    time.sleep(0.5)
+    stack.start_function()
+    assert _wait(lambda: "late.jpg" in _object_ids(records))
+
+    # a restarted Pub/Sub emulator gets its topics and subscriptions back
+    stack.restart_service("pubsub")
+    uploads.blob("after-restart.jpg").upload_from_string(b"x", content_type="image/jpeg")
+    assert _wait(lambda: "after-restart.jpg" in _object_ids(records))
+
+    env_file = stack.write_env_file(tmp_path / ".devstack.env")
+    lines = [ln for ln in env_file.read_text().splitlines() if ln and not ln.startswith("#")]
+    assert [ln.split("=", 1)[0] for ln in lines] == list(ENV_FILE_KEYS)
+    assert f"FUNCTION_URL=http://127.0.0.1:{stack.function_port}/" in lines
+
+    ports = [stack.gcs_port, stack.pubsub_port, stack.firestore_port, stack.function_port]
+    stack.stop()
+    assert not any(port_open("127.0.0.1", p) for p in ports)
+
+
+def test_cli_run_writes_env_file_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env_file = tmp_path / ".devstack.env"
+    log_dir = tmp_path / "logs"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT / "shared")
+    argv = [sys.executable, "-m", "gallery_devstack", "run", "--no-function", "--env-file", str(env_file),
+            "--log-dir", str(log_dir)]  # fmt: skip
+    for service in ("gcs", "pubsub", "firestore", "function"):
+        argv += [f"--{service}-port", "0"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert _wait(env_file.exists, timeout=30), "the stack did not come up"
+        values = dict(
+            line.split("=", 1) for line in env_file.read_text().splitlines() if line and not line.startswith("#")
+        )
+        assert set(values) == set(ENV_FILE_KEYS)
+        gcs_port = int(values["STORAGE_EMULATOR_HOST"].rsplit(":", 1)[1])
+        firestore_port = int(values["FIRESTORE_EMULATOR_HOST"].rsplit(":", 1)[1])
+        assert port_open("127.0.0.1", gcs_port)
+        assert port_open("127.0.0.1", firestore_port)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out.decode(errors="replace")
+        assert b"upload_from_filename" in out
+        assert not env_file.exists()
+        assert not port_open("127.0.0.1", gcs_port)
+        assert (log_dir / "fake-gcs-server.log").exists()
+        assert (log_dir / "pubsub-emulator.log").exists()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_unique_names_do_not_leak(devstack_factory: Callable[..., DevStack]) -> None:
+    """Two stacks side by side (free ports) do not see each other's objects."""
+    a = devstack_factory(start_function=False, create_push_subscription=False, pubsub_in_process=True)
+    b = devstack_factory(start_function=False, create_push_subscription=False, pubsub_in_process=True)
+    name = f"{uuid.uuid4().hex}.jpg"
+    a.storage_client().bucket("gallery-uploads").blob(name).upload_from_string(b"x")
+    assert a.storage_client().bucket("gallery-uploads").blob(name).exists()
+    assert not b.storage_client().bucket("gallery-uploads").blob(name).exists()
+    assert a.pubsub_emulator is not None
+    assert a.pubsub_emulator.topic_names() == sorted([a.topic_path, a.dead_letter_topic_path])
+    a.stop()
+    b.stop()
