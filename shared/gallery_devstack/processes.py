@@ -337,17 +337,22 @@ def function(
     name: str = "function",
     python: str | None = None,
     ready_timeout: float = 60.0,
+    add_shared_to_path: bool = True,
 ) -> ManagedProcess:
     """A function served by functions-framework (``--target --source --signature-type --host --port``).
 
-    `env` is added to this process's environment (PYTHONPATH gets ``shared/`` so local packages import).
+    `env` is added to this process's environment (PYTHONPATH gets ``shared/`` so local packages import,
+    unless `add_shared_to_path` is False, as for a self-contained bundle).
     """
     if not Path(source).is_file():
         raise MissingDependencyError(f"function source {source} does not exist")
     full_env = dict(os.environ)
     full_env.update(env or {})
-    shared = str(Path(__file__).resolve().parents[1])
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [shared, full_env.get("PYTHONPATH")]))
+    if add_shared_to_path:
+        shared = str(Path(__file__).resolve().parents[1])
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [shared, full_env.get("PYTHONPATH")]))
+    else:
+        full_env.pop("PYTHONPATH", None)
     full_env.setdefault("PYTHONUNBUFFERED", "1")
     argv = [
         python or sys.executable, "-m", "functions_framework",
