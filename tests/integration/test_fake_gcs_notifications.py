@@ -80,7 +80,7 @@ def test_other_bucket_produces_no_event(
     subscriber, subscription = events_subscription
     other = fake_gcs.ensure_bucket("gallery-renditions-it")
     other.blob("x/320.webp").upload_from_string(b"RIFF", content_type="image/webp")
-    response = subscriber.pull(request={"subscription": subscription, "max_messages": 5}, timeout=3)
+    response = subscriber.pull(request={"subscription": subscription, "max_messages": 5}, timeout=1.5)
     assert list(response.received_messages) == []
 
 
