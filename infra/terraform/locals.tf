@@ -52,6 +52,7 @@ locals {
   # plus libvips/glibc tuning that must be set before the process starts.
   function_env = {
     AVIF_EFFORT          = tostring(var.avif_effort)
+    EVENTS_TOPIC         = var.publish_photo_events ? google_pubsub_topic.photo_events[0].id : ""
     FIRESTORE_DATABASE   = local.firestore_database_name
     GOOGLE_CLOUD_PROJECT = var.project_id
     KEEP_GPS             = tostring(var.keep_gps)

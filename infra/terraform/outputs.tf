@@ -92,3 +92,8 @@ output "cli_env" {
   description = "The function's settings as KEY=VALUE lines, for `gallery ls --env-file FILE` against the deployed stack."
   value       = join("\n", [for k in sort(keys(local.function_env)) : "${k}=${local.function_env[k]}"])
 }
+
+output "photo_events_topic" {
+  description = "Topic receiving photo.registered / photo.deregistered events, or null when publish_photo_events is false."
+  value       = one(google_pubsub_topic.photo_events[*].id)
+}

@@ -475,6 +475,12 @@ variable "firestore_deletion_policy" {
 # Monitoring
 # ---------------------------------------------------------------------------------------------------------------------
 
+variable "publish_photo_events" {
+  type        = bool
+  description = "Create a topic and have the function publish photo.registered / photo.deregistered events to it."
+  default     = false
+}
+
 variable "enable_dead_letter_alert" {
   type        = bool
   description = "Create the log-based error metric and the alert policy on dead-lettered notifications."

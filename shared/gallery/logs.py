@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import sys
 from collections.abc import Iterator
 
 from google.cloud.logging.handlers import StructuredLogHandler
@@ -41,8 +42,8 @@ def configure_logging(level: str = "INFO", project: str | None = None) -> None:
         if isinstance(handler, StructuredLogHandler):
             break
     else:
-        handler = StructuredLogHandler(project_id=project)  # type: ignore[no-untyped-call]
-        handler.addFilter(_LabelFilter())
+        handler = StructuredLogHandler(project_id=project, stream=sys.stdout)  # type: ignore[no-untyped-call]
+        handler.filters.insert(0, _LabelFilter())  # before the handler's own filter reads `labels`
         root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("pyvips").setLevel(logging.WARNING)

@@ -36,6 +36,14 @@ class RenditionStore(Protocol):
         ...
 
 
+class EventSink(Protocol):
+    """Where `photo.registered` / `photo.deregistered` go for downstream consumers."""
+
+    def publish(self, event_type: str, attributes: Mapping[str, str], payload: Mapping[str, Any]) -> None:
+        """Publish one event; raises TransientError if it could not be delivered."""
+        ...
+
+
 class Registry(Protocol):
     """The photo documents. Every write is guarded by generation in a transaction."""
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 import logging
+import resource
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from gallery.engine import render
 from gallery.errors import PermanentError, SourceGoneError, TransientError
@@ -15,7 +17,8 @@ from gallery.ids import photo_id, rendition_prefix
 from gallery.logs import log_labels
 from gallery.manifest import ready_fields, rendition_path
 from gallery.model import BeginOutcome, EventKind, Limits, ObjectEvent, RenderResult, RenditionSpec
-from gallery.ports import Registry, RenditionStore, SourceStore
+from gallery.ports import EventSink, Registry, RenditionStore, SourceStore
+from gallery.registry_rules import may_remove
 from gallery.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -67,12 +70,14 @@ class PhotoService:
         registry: Registry,
         config: ServiceConfig,
         renderer: Renderer = render,
+        events: EventSink | None = None,
     ) -> None:
         self._sources = sources
         self._renditions = renditions
         self._registry = registry
         self._config = config
         self._render = renderer
+        self._events = events
         self._render_slots = threading.BoundedSemaphore(config.render_concurrency)
 
     def handle(self, event: ObjectEvent) -> Outcome:
@@ -87,7 +92,7 @@ class PhotoService:
             if event.kind is EventKind.FINALIZE:
                 return self._register(pid, event)
             if event.kind is EventKind.DELETE and not event.is_overwrite_delete:
-                return self._deregister(pid, event.generation)
+                return self._deregister(pid, event)
             logger.info("notification ignored", extra={"json_fields": {"event": event.event_type}})
             return Outcome.IGNORED
 
@@ -110,6 +115,8 @@ class PhotoService:
             return Outcome.STALE
         if begun is BeginOutcome.DONE:
             logger.info("generation already processed; duplicate delivery acked")
+            # Re-announce: if publishing failed after the document was written, this redelivery is the retry.
+            self._announce_ready(pid, event)
             return Outcome.DUPLICATE
         try:
             data = self._sources.download(event.bucket, event.name, generation, self._config.limits.max_bytes)
@@ -137,6 +144,7 @@ class PhotoService:
             self._note_retry(pid, generation, err)
             raise
         self._drop_renditions(pid, up_to=generation - 1)
+        self._announce_ready(pid, event)
         logger.info(
             "photo registered",
             extra={
@@ -147,10 +155,25 @@ class PhotoService:
                     "renditions": len(result.renditions),
                     "render_ms": result.render_ms,
                     "total_ms": total_ms,
+                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                 }
             },
         )
         return Outcome.REGISTERED
+
+    def _announce_ready(self, pid: str, event: ObjectEvent) -> None:
+        if self._events is None:
+            return
+        doc = self._registry.get(pid)
+        if not doc or doc.get("status") != "ready" or (doc.get("source") or {}).get("generation") != event.generation:
+            return
+        self._publish("photo.registered", pid, event, doc)
+
+    def _publish(self, event_type: str, pid: str, event: ObjectEvent, payload: dict[str, Any]) -> None:
+        if self._events is None:
+            return
+        attributes = {"photoId": pid, "bucket": event.bucket, "object": event.name, "generation": str(event.generation)}
+        self._events.publish(event_type, attributes, payload)
 
     def _record_failure(self, pid: str, generation: int, err: PermanentError) -> None:
         fields: dict[str, object] = {
@@ -174,7 +197,15 @@ class PhotoService:
         except TransientError:
             logger.warning("could not record the retry on the document", exc_info=True)
 
-    def _deregister(self, pid: str, generation: int) -> Outcome:
+    def _deregister(self, pid: str, event: ObjectEvent) -> Outcome:
+        generation = event.generation
+        if self._events is not None and may_remove(self._registry.get(pid), generation):
+            # Announced before the document goes: if publishing fails, the redelivery still finds it to remove.
+            payload = {
+                "photo_id": pid,
+                "source": {"bucket": event.bucket, "name": event.name, "generation": generation},
+            }
+            self._publish("photo.deregistered", pid, event, payload)
         removed = self._registry.remove(pid, generation)
         self._drop_renditions(pid, up_to=generation)
         logger.info("photo deregistered" if removed else "delete of an unregistered or older generation")

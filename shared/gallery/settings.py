@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     render_concurrency: int = Field(
         default=2, ge=1, le=64, description="Photos rendered at once per instance (one libvips thread each)."
     )
+    events_topic: str = Field(
+        default="",
+        description=(
+            "Pub/Sub topic (id or projects/P/topics/T) that receives photo.registered and photo.deregistered "
+            "events; empty disables them."
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of the JSON log lines."
     )
@@ -101,6 +108,12 @@ class Settings(BaseSettings):
     def renditions_url_prefix(self) -> str:
         base = self.renditions_base_url or f"https://storage.googleapis.com/{self.renditions_bucket}"
         return base.rstrip("/")
+
+    @property
+    def events_topic_path(self) -> str:
+        if not self.events_topic or self.events_topic.startswith("projects/"):
+            return self.events_topic
+        return f"projects/{self.google_cloud_project}/topics/{self.events_topic}"
 
     @classmethod
     def env_names(cls) -> frozenset[str]:

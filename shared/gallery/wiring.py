@@ -6,6 +6,7 @@ from google.cloud import firestore, storage  # type: ignore[attr-defined]
 
 from gallery.adapters.firestore_registry import FirestoreRegistry
 from gallery.adapters.gcs import GcsRenditionStore, GcsSourceStore
+from gallery.adapters.pubsub_events import PubSubEventSink
 from gallery.service import PhotoService, ServiceConfig
 from gallery.settings import Settings
 
@@ -22,6 +23,14 @@ def build_registry(settings: Settings) -> FirestoreRegistry:
     return FirestoreRegistry(firestore_client(settings), settings.photos_collection)
 
 
+def build_event_sink(settings: Settings) -> PubSubEventSink | None:
+    if not settings.events_topic_path:
+        return None
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    return PubSubEventSink(pubsub_v1.PublisherClient(), settings.events_topic_path)
+
+
 def build_service(settings: Settings) -> PhotoService:
     gcs = storage_client(settings)
     return PhotoService(
@@ -29,4 +38,5 @@ def build_service(settings: Settings) -> PhotoService:
         renditions=GcsRenditionStore(gcs, settings.renditions_bucket),
         registry=build_registry(settings),
         config=ServiceConfig.from_settings(settings),
+        events=build_event_sink(settings),
     )

@@ -388,7 +388,8 @@ def _grants_to(account: str) -> set[tuple[str, str, str]]:
     found = set()
     for address, body in resources().items():
         if "role" in body and body.get("member") == member:
-            where = unwrap(body.get("bucket") or body.get("project") or body.get("service") or body.get("name"))
+            scope = next(body[k] for k in ("bucket", "topic", "project", "service", "name") if body.get(k))
+            where = unwrap(scope)
             found.add((address.split(".")[0], where, body["role"]))
     return found
 
@@ -398,7 +399,12 @@ def test_function_service_account_has_exactly_read_uploads_write_renditions_and_
         ("google_storage_bucket_iam_member", "google_storage_bucket.uploads.name", "roles/storage.objectViewer"),
         ("google_storage_bucket_iam_member", "google_storage_bucket.renditions.name", "roles/storage.objectAdmin"),
         ("google_project_iam_member", "var.project_id", "roles/datastore.user"),
+        # only with publish_photo_events, and only on that topic
+        ("google_pubsub_topic_iam_member", "google_pubsub_topic.photo_events[0].name", "roles/pubsub.publisher"),
     }
+    topic_grants = resources("google_pubsub_topic_iam_member")
+    events = topic_grants["google_pubsub_topic_iam_member.function_publishes_photo_events"]
+    assert unwrap(events["count"]) == "var.publish_photo_events ? 1 : 0"
 
 
 def test_invoker_service_account_may_only_invoke() -> None:

@@ -96,3 +96,15 @@ class FakeRegistry:
 
     def get(self, photo_id: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.docs.get(photo_id))
+
+
+class FakeEvents:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        self.fail_next = 0
+
+    def publish(self, event_type: str, attributes: Mapping[str, str], payload: Mapping[str, Any]) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise TransientError("pubsub unavailable", code="dependency_unavailable")
+        self.published.append((event_type, dict(attributes), dict(payload)))
