@@ -71,5 +71,8 @@ deploy: bundle ## Bundle, then terraform apply (needs gcloud credentials and ter
 	terraform -chdir=$(TF_DIR) init -input=false
 	terraform -chdir=$(TF_DIR) apply
 
+bench: install ## Rendition benchmark on samples/large: engine vs per-width processes, Pillow, sharp (bench/results.md)
+	$(PY) bench/run.py
+
 clean: ## Remove the virtualenv, node_modules and build output
 	rm -rf $(VENV) .venv-checkov node_modules build .devstack .devstack.env

@@ -17,6 +17,7 @@ from gallery.events import parse_request
 from gallery.logs import configure_logging
 from gallery.service import PhotoService
 from gallery.settings import load_settings
+from gallery.shutdown import on_sigterm
 from gallery.wiring import build_service
 
 logger = logging.getLogger("gallery.function")
@@ -27,6 +28,16 @@ def _service() -> PhotoService:
     settings = load_settings()
     configure_logging(settings.log_level, settings.google_cloud_project)
     return build_service(settings)
+
+
+def _drain(signum: int) -> None:
+    """SIGTERM (Cloud Run scales in or redeploys, then SIGKILLs 10 s later): stop taking work, finish renders."""
+    if _service.cache_info().currsize:
+        _service().drain()
+    logger.warning("signal %d: draining; running renders finish, everything else answers 503", signum)
+
+
+on_sigterm(_drain)
 
 
 @functions_framework.http

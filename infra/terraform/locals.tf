@@ -58,7 +58,9 @@ locals {
     KEEP_GPS             = tostring(var.keep_gps)
     LOG_LEVEL            = var.log_level
     MAX_BYTES            = tostring(var.max_bytes)
+    MAX_FRAMES           = tostring(var.max_frames)
     MAX_PIXELS           = tostring(var.max_pixels)
+    MAX_SIDE             = tostring(var.max_side)
     PHOTOS_COLLECTION    = var.photos_collection
     RENDER_CONCURRENCY   = tostring(local.render_concurrency)
     RENDITIONS_BASE_URL  = var.renditions_base_url

@@ -185,7 +185,7 @@ variable "function_cpu" {
 variable "per_task_peak_mib" {
   type        = number
   description = "Measured peak memory of one render (one photo through libvips with VIPS_CONCURRENCY=1), in MiB. Calibrated default; re-measure with the benchmark when the rendition set or the size limits change. concurrency = max(1, min(floor((function_memory_mib - instance_baseline_mib) / per_task_peak_mib), tasks_per_vcpu * function_cpu))."
-  default     = 80
+  default     = 120
 
   validation {
     condition     = var.per_task_peak_mib >= 16 && var.per_task_peak_mib <= 16384
@@ -310,7 +310,7 @@ variable "rendition_quality" {
 variable "webp_effort" {
   type        = number
   description = "WebP encoder effort 0 (fast) to 6 (small) (WEBP_EFFORT)."
-  default     = 4
+  default     = 2
 
   validation {
     condition     = var.webp_effort >= 0 && var.webp_effort <= 6
@@ -354,6 +354,28 @@ variable "max_bytes" {
   validation {
     condition     = var.max_bytes >= 1
     error_message = "max_bytes must be positive."
+  }
+}
+
+variable "max_side" {
+  type        = number
+  description = "Longest accepted side of an image in pixels, checked from the header (MAX_SIDE)."
+  default     = 30000
+
+  validation {
+    condition     = var.max_side >= 1
+    error_message = "max_side must be positive."
+  }
+}
+
+variable "max_frames" {
+  type        = number
+  description = "Most frames or pages accepted (animated GIF/WebP, multi-page TIFF, HEIF), checked from the header (MAX_FRAMES)."
+  default     = 500
+
+  validation {
+    condition     = var.max_frames >= 1
+    error_message = "max_frames must be positive."
   }
 }
 

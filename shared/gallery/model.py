@@ -52,7 +52,7 @@ class RenditionSpec:
     widths: tuple[int, ...]
     formats: tuple[OutputFormat, ...]
     quality: int = 80
-    webp_effort: int = 4
+    webp_effort: int = 2
     avif_effort: int = 2
 
     @property
@@ -68,6 +68,8 @@ class Limits:
 
     max_pixels: int = 100_000_000
     max_bytes: int = 64 * 1024 * 1024
+    max_side: int = 30_000
+    max_frames: int = 500
 
 
 @dataclass(frozen=True)

@@ -64,3 +64,14 @@ def may_remove(doc: Doc | None, generation: int) -> bool:
     """A delete of `generation` removes the document only if it is at that generation or older."""
     stored = stored_generation(doc)
     return doc is not None and (stored is None or stored <= generation)
+
+
+def retry_document(doc: Doc | None, generation: int, now: datetime) -> dict[str, Any] | None:
+    """A failed document of `generation` marked `retrying` (so a redelivery is processed again), or None.
+
+    `begin_document` treats `failed` as done; `retrying` is not, so the next FINALIZE of the same generation
+    proceeds. The error stays on the document until the retry succeeds or fails again.
+    """
+    if doc is None or stored_generation(doc) != generation or doc.get("status") != "failed":
+        return None
+    return {**doc, "status": "retrying", "retry_requested_at": now, "updated_at": now}

@@ -7,7 +7,8 @@ import logging
 import resource
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,12 @@ class ServiceConfig:
                 webp_effort=settings.webp_effort,
                 avif_effort=settings.avif_effort,
             ),
-            limits=Limits(max_pixels=settings.max_pixels, max_bytes=settings.max_bytes),
+            limits=Limits(
+                max_pixels=settings.max_pixels,
+                max_bytes=settings.max_bytes,
+                max_side=settings.max_side,
+                max_frames=settings.max_frames,
+            ),
             url_prefix=settings.renditions_url_prefix,
             keep_gps=settings.keep_gps,
             render_concurrency=settings.render_concurrency,
@@ -79,9 +85,37 @@ class PhotoService:
         self._render = renderer
         self._events = events
         self._render_slots = threading.BoundedSemaphore(config.render_concurrency)
+        self._draining = threading.Event()
+
+    def drain(self) -> None:
+        """Stop taking work (on SIGTERM): new deliveries, and renders still waiting for a slot, answer 503.
+
+        Renders already running finish and are acknowledged; the abandoned ones are redelivered by Pub/Sub.
+        Nothing half-done is visible: the manifest is only written once every rendition is stored.
+        """
+        self._draining.set()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining.is_set()
+
+    def _refuse_if_draining(self) -> None:
+        if self._draining.is_set():
+            raise TransientError("the instance is shutting down; Pub/Sub will redeliver", code="shutting_down")
+
+    @contextmanager
+    def _render_slot(self) -> Iterator[None]:
+        while not self._render_slots.acquire(timeout=0.05):
+            self._refuse_if_draining()
+        try:
+            self._refuse_if_draining()
+            yield
+        finally:
+            self._render_slots.release()
 
     def handle(self, event: ObjectEvent) -> Outcome:
         """Act on one notification. Raises TransientError when Pub/Sub should redeliver."""
+        self._refuse_if_draining()
         pid = photo_id(event.bucket, event.name)
         with log_labels(photo_id=pid, bucket=event.bucket, object=event.name, generation=event.generation):
             if event.bucket != self._config.uploads_bucket:
@@ -120,7 +154,7 @@ class PhotoService:
             return Outcome.DUPLICATE
         try:
             data = self._sources.download(event.bucket, event.name, generation, self._config.limits.max_bytes)
-            with self._render_slots:
+            with self._render_slot():
                 result = self._render(data, self._config.spec, self._config.limits)
             for rendition in result.renditions:
                 self._renditions.put(rendition_path(pid, generation, rendition), rendition.data, rendition.content_type)

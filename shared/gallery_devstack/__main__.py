@@ -9,10 +9,12 @@ GCS        --gcs-port / DEVSTACK_GCS_PORT            4443
 Pub/Sub    --pubsub-port / DEVSTACK_PUBSUB_PORT      8085
 Firestore  --firestore-port / DEVSTACK_FIRESTORE_PORT  8086
 function   --function-port / DEVSTACK_FUNCTION_PORT  8081
+gallery    --gallery-port / DEVSTACK_GALLERY_PORT    8080
 =========  ==========================  =======
 
-Port 8080 is left free for the gallery web page. The client environment is written to ``.devstack.env`` at
-the repository root and the logs go to ``.devstack/logs/``.
+The gallery page (``python -m gallery.web``) is served at http://127.0.0.1:8080 unless ``--no-gallery``.
+The client environment (``GALLERY_URL`` included) is written to ``.devstack.env`` at the repository root
+and the logs go to ``.devstack/logs/``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from rich.console import Console
 from gallery_devstack.processes import REPO_ROOT, DevStackError
 from gallery_devstack.stack import DevStack, DevStackConfig
 
-DEFAULT_PORTS = {"gcs": 4443, "pubsub": 8085, "firestore": 8086, "function": 8081}
+DEFAULT_PORTS = {"gcs": 4443, "pubsub": 8085, "firestore": 8086, "function": 8081, "gallery": 8080}
 
 
 def _env_int(name: str, default: int) -> int:
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--function-target", default="handle", help="functions-framework --target (default handle)")
     run.add_argument("--no-function", action="store_true", help="do not start the function (run it yourself)")
+    run.add_argument("--no-gallery", action="store_true", help="do not serve the gallery page")
     run.add_argument(
         "-e",
         "--function-env",
@@ -141,6 +144,7 @@ def _instructions(stack: DevStack, env_file: Path) -> str:
         f"  function                  {stack.function_url}" + ("" if stack.running("function") else "   (not started)"),
         f"  dead letters              {stack.dead_letter_subscription_path}",
         f"  renditions served at      {env['RENDITIONS_BASE_URL']}/...",
+        f"  gallery page              {env['GALLERY_URL']}" + ("" if stack.running("gallery") else "   (not started)"),
         "",
         f"  client environment        {shown_env}   (set -a; . {shown_env}; set +a)",
         f"  logs                      {stack.log_dir}",
@@ -150,7 +154,7 @@ def _instructions(stack: DevStack, env_file: Path) -> str:
         f"  {upload}",
         "or without Python:",
         f"  {curl}",
-        "(or `make demo` / `gallery drop FILE` where available)",
+        "(or `make demo` / `gallery drop FILE`), then watch them arrive at " + env["GALLERY_URL"],
         "",
         "Ctrl-C stops everything.",
     ]
@@ -168,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         pubsub_port=args.pubsub_port,
         firestore_port=args.firestore_port,
         function_port=args.function_port,
+        gallery_port=args.gallery_port,
         min_backoff_seconds=args.min_backoff,
         max_backoff_seconds=args.max_backoff,
         max_delivery_attempts=args.max_delivery_attempts,
@@ -177,10 +182,13 @@ def run(args: argparse.Namespace) -> int:
         function_target=args.function_target,
         function_env=_parse_env_pairs(args.function_env),
         start_function=not args.no_function,
+        start_gallery=not args.no_gallery,
         external_pubsub_host=args.pubsub_emulator_host,
     )
-    if 8080 in (config.gcs_port, config.pubsub_port, config.firestore_port, config.function_port):
-        console.print("[yellow]warning: port 8080 is reserved for the gallery web page[/]")
+    ports = [config.gcs_port, config.pubsub_port, config.firestore_port, config.function_port]
+    if config.start_gallery and config.gallery_port and config.gallery_port in ports:
+        console.print(f"[bold red]port {config.gallery_port} is taken by another service; pass --gallery-port[/]")
+        return 2
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:

@@ -1,4 +1,5 @@
-"""The whole local stack in one object: Pub/Sub emulator, fake-gcs-server, Firestore emulator, the function.
+"""The whole local stack in one object: Pub/Sub emulator, fake-gcs-server, Firestore emulator, the function,
+and (with ``start_gallery=True``) the gallery page (``python -m gallery.web``).
 
     with DevStack(DevStackConfig(log_dir=tmp)) as stack:
         env = stack.env()   # GOOGLE_CLOUD_PROJECT, STORAGE_EMULATOR_HOST, ... for clients
@@ -14,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -29,13 +32,14 @@ from google.pubsub_v1.services.publisher.transports import PublisherGrpcTranspor
 from google.pubsub_v1.services.subscriber import SubscriberClient
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
+from gallery.settings import Settings
 from gallery_devstack import processes
 from gallery_devstack.processes import LOCALHOST, REPO_ROOT, ManagedProcess
 from gallery_devstack.pubsub_emulator import PubSubEmulator
 
 logger = logging.getLogger(__name__)
 
-ServiceName = Literal["pubsub", "gcs", "firestore", "function"]
+ServiceName = Literal["pubsub", "gcs", "firestore", "function", "gallery"]
 SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
 
 ENV_FILE_KEYS: tuple[str, ...] = (
@@ -50,6 +54,7 @@ ENV_FILE_KEYS: tuple[str, ...] = (
     "FUNCTION_URL",
     "PUBSUB_TOPIC",
     "DEAD_LETTER_SUBSCRIPTION",
+    "GALLERY_URL",
 )
 
 
@@ -69,6 +74,7 @@ class DevStackConfig:
     pubsub_port: int = 0
     firestore_port: int = 0
     function_port: int = 0
+    gallery_port: int = 0
     min_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 30.0
     max_delivery_attempts: int = 5
@@ -79,6 +85,8 @@ class DevStackConfig:
     function_signature_type: str = "http"
     function_env: dict[str, str] = field(default_factory=dict)
     start_function: bool = True
+    start_gallery: bool = False
+    """Serve the gallery page (``python -m gallery.web``) on ``gallery_port``; `make run` turns it on."""
     create_push_subscription: bool = True
     pubsub_in_process: bool = False
     """Run the Pub/Sub emulator as a thread of this process instead of a subprocess."""
@@ -97,6 +105,7 @@ class DevStack:
         self.gcs_port = c.gcs_port or processes.free_port()
         self.firestore_port = c.firestore_port or processes.free_port()
         self.function_port = c.function_port or processes.free_port()
+        self.gallery_port = c.gallery_port or processes.free_port()
         if c.external_pubsub_host:
             host, _, port = c.external_pubsub_host.rpartition(":")
             self._pubsub_host, self.pubsub_port = host or LOCALHOST, int(port)
@@ -124,6 +133,10 @@ class DevStack:
     @property
     def function_url(self) -> str:
         return f"http://{LOCALHOST}:{self.function_port}/"
+
+    @property
+    def gallery_url(self) -> str:
+        return f"http://{LOCALHOST}:{self.gallery_port}/"
 
     @property
     def renditions_base_url(self) -> str:
@@ -172,11 +185,14 @@ class DevStack:
             "FUNCTION_URL": self.function_url,
             "PUBSUB_TOPIC": self.topic_path,
             "DEAD_LETTER_SUBSCRIPTION": self.dead_letter_subscription_path,
+            "GALLERY_URL": self.gallery_url,
         }
 
     def function_environment(self) -> dict[str, str]:
         """What the function process gets on top of this process's environment."""
-        env = {k: v for k, v in self.env().items() if k not in {"FUNCTION_URL", "DEAD_LETTER_SUBSCRIPTION"}}
+        env = {
+            k: v for k, v in self.env().items() if k not in {"FUNCTION_URL", "DEAD_LETTER_SUBSCRIPTION", "GALLERY_URL"}
+        }
         env["VIPS_CONCURRENCY"] = "1"
         env.update(self.config.function_env)
         return env
@@ -186,6 +202,10 @@ class DevStack:
         target = Path(path)
         env = self.env()
         lines = [f"{key}={env[key]}" for key in ENV_FILE_KEYS]
+        # Settings given to the function (e.g. `-e RENDITION_FORMATS=webp,avif`) go to the CLI too, so
+        # `gallery backfill` computes the same rendition spec version as the function.
+        overrides = sorted(set(self.config.function_env) & Settings.env_names() - set(ENV_FILE_KEYS))
+        lines += [f"{key}={self.config.function_env[key]}" for key in overrides]
         target.parent.mkdir(parents=True, exist_ok=True)
         header = "# written by `python -m gallery_devstack run`; valid while it runs\n"
         target.write_text(header + "\n".join(lines) + "\n")
@@ -228,6 +248,8 @@ class DevStack:
                 self.start_service("function")
             if self.config.create_push_subscription:
                 self._create_push_subscription()
+            if self.config.start_gallery:
+                self.start_service("gallery")
         except BaseException:
             self.stop()
             raise
@@ -283,6 +305,8 @@ class DevStack:
             proc = processes.firestore_emulator(
                 port=self.firestore_port, log_dir=self.log_dir, repo_root=self.config.repo_root
             )
+        elif name == "gallery":
+            proc = self._gallery_process()
         else:
             proc = processes.function(
                 port=self.function_port,
@@ -320,6 +344,24 @@ class DevStack:
     def restart_service(self, name: ServiceName) -> None:
         self.stop_service(name)
         self.start_service(name)
+
+    def _gallery_process(self) -> ManagedProcess:
+        """The gallery page server, reading Firestore through the stack's emulator."""
+        env = dict(os.environ)
+        env.update(self.env())
+        shared = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [shared, env.get("PYTHONPATH")]))
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        argv = [sys.executable, "-m", "gallery.web", "--host", LOCALHOST, "--port", str(self.gallery_port)]
+        argv += ["--env-file", os.devnull]  # everything comes from env; never pick up a stray .devstack.env
+        return ManagedProcess(
+            "gallery-web",
+            argv,
+            port=self.gallery_port,
+            log_dir=self.log_dir,
+            env=env,
+            ready=lambda: processes.http_ok(f"{self.gallery_url}healthz"),
+        )
 
     # ------------------------------------------------------------------ wiring
 

@@ -62,6 +62,18 @@ class Harness:
         return list(response.received_messages)
 
 
+def build_harness(stack: DevStack) -> Harness:
+    """A Harness for another stack (the Firestore client reads FIRESTORE_EMULATOR_HOST when it is built)."""
+    env = stack.env()
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FIRESTORE_EMULATOR_HOST", env["FIRESTORE_EMULATOR_HOST"])
+    try:
+        db = firestore.Client(project=env["GOOGLE_CLOUD_PROJECT"], credentials=AnonymousCredentials())
+    finally:
+        mp.undo()
+    return Harness(stack=stack, storage=stack.storage_client(), db=db)
+
+
 @pytest.fixture(scope="session")
 def e2e(devstack_factory: Callable[..., DevStack]) -> Iterator[Harness]:
     stack = devstack_factory(function_env={"LOG_LEVEL": "INFO"}, max_delivery_attempts=5)

@@ -69,3 +69,20 @@ def test_fail_and_remove(registry: FirestoreRegistry) -> None:
     assert registry.get("p4") is None
     assert not registry.remove("p4", 7)
     assert not registry.complete("p4", 7, {"width": 1})  # deleted while rendering: nothing is resurrected
+
+
+def test_unreachable_firestore_is_transient_and_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from gallery.errors import TransientError
+    from gallery_devstack.processes import free_port
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
+    client = firestore.Client(project="gallery-it", credentials=AnonymousCredentials())
+    registry = FirestoreRegistry(client, "photos", retry_seconds=2)
+    started = time.monotonic()
+    with pytest.raises(TransientError):
+        registry.get("p9")
+    # Reads honour the adapter's retry budget (the client's own default is 60 s). Transactions begin with
+    # the client's fixed BeginTransaction retry, so they are not timed here.
+    assert time.monotonic() - started < 15

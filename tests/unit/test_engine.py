@@ -144,3 +144,19 @@ def test_the_photo_is_decoded_once_for_all_widths(monkeypatch: pytest.MonkeyPatc
     assert len(result.renditions) == 3
     # one header read, one pixel decode, however many widths
     assert calls == ["new_from_buffer", "thumbnail_buffer"]
+
+
+def test_calibrate_concurrency_is_the_terraform_formula() -> None:
+    from gallery.calibrate import capacity_table, concurrency, fit_line
+
+    assert concurrency(2048, 1, 80) == 2  # CPU cap: 2 x vCPU
+    assert concurrency(1024, 4, 120) == 6  # memory cap: floor((1024 - 200) / 120)
+    assert concurrency(256, 1, 120) == 1  # never below one
+    assert fit_line([(1, 90.0), (2, 135.0), (4, 225.0)]) == pytest.approx((45.0, 45.0))
+    rows = {(r.memory_mib, r.vcpu): r for r in capacity_table(45.0, 1.0, load_per_hour=7200)}
+    assert rows[(1024, 4)].concurrency is None  # Cloud Run needs 2 GiB for 4 vCPU
+    assert (rows[(2048, 2)].concurrency, rows[(2048, 2)].photos_per_hour, rows[(2048, 2)].instances_for_load) == (
+        4,
+        7200,
+        1,
+    )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry, if_exception_type
 from google.cloud import firestore
 
 from gallery.adapters.classify import classify
 from gallery.model import BeginOutcome
-from gallery.registry_rules import begin_document, may_remove, update_if_current
+from gallery.registry_rules import begin_document, may_remove, retry_document, update_if_current
 
 T = TypeVar("T")
 
@@ -22,16 +26,38 @@ def _now() -> datetime:
 class FirestoreRegistry:
     """Implements `gallery.ports.Registry` on a Firestore collection."""
 
-    def __init__(self, client: firestore.Client, collection: str) -> None:
+    def __init__(self, client: firestore.Client, collection: str, retry_seconds: float = 30.0) -> None:
         self._client = client
         self._collection = client.collection(collection)
+        # Retry inside one delivery only briefly; past that, answer 503 and let Pub/Sub's backoff take over.
+        self._retry = Retry(
+            predicate=if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError),
+            timeout=retry_seconds,
+        )
+        self._timeout = min(retry_seconds, 20.0)
+        self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, photo_id: str) -> threading.Lock:
+        with self._locks_guard:
+            lock = self._locks.get(photo_id)
+            if lock is None:
+                lock = self._locks[photo_id] = threading.Lock()
+            return lock
 
     def _run(self, what: str, photo_id: str, body: Callable[[Any, Any, dict[str, Any] | None], T]) -> T:
+        # Transactions on one document are also serialized inside this process: it spares Firestore the
+        # contention retries, and keeps the generation rules exact on emulators that do not isolate
+        # transactions. Across instances, Firestore's transactions are what guarantees it.
+        with self._lock(photo_id):
+            return self._run_transaction(what, photo_id, body)
+
+    def _run_transaction(self, what: str, photo_id: str, body: Callable[[Any, Any, dict[str, Any] | None], T]) -> T:
         ref = self._collection.document(photo_id)
 
         @firestore.transactional
         def in_transaction(txn: Any) -> T:
-            snap = ref.get(transaction=txn)
+            snap = ref.get(transaction=txn, retry=self._retry, timeout=self._timeout)
             return body(txn, ref, snap.to_dict() if snap.exists else None)
 
         try:
@@ -67,6 +93,17 @@ class FirestoreRegistry:
     def note_retry(self, photo_id: str, generation: int, code: str, reason: str) -> None:
         self._update("note_retry", photo_id, generation, {"last_error": {"code": code, "reason": reason, "at": _now()}})
 
+    def mark_retrying(self, photo_id: str, generation: int) -> bool:
+        """Mark a failed document `retrying` so the next delivery of `generation` renders it again."""
+
+        def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> bool:
+            new = retry_document(doc, generation, _now())
+            if new is not None:
+                txn.set(ref, new)
+            return new is not None
+
+        return self._run("mark_retrying", photo_id, body)
+
     def remove(self, photo_id: str, generation: int) -> bool:
         def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> bool:
             if not may_remove(doc, generation):
@@ -78,7 +115,7 @@ class FirestoreRegistry:
 
     def get(self, photo_id: str) -> dict[str, Any] | None:
         try:
-            snap = self._collection.document(photo_id).get()
+            snap = self._collection.document(photo_id).get(retry=self._retry, timeout=self._timeout)
         except Exception as err:
             raise classify(err, f"firestore get {photo_id}") from err
         return snap.to_dict() if snap.exists else None

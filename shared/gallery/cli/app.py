@@ -9,40 +9,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 
-from gallery.cli.envfile import find_env_file, load_env_file
+from gallery.cli.base import PHOTO_SUFFIXES, EnvFileOption, JsonOption, app, err, load_settings, out, preflight
+from gallery.cli.base import progress as _base_progress
 from gallery.engine import render as render_photo
 from gallery.errors import GalleryError
 from gallery.ids import photo_id
 from gallery.service import ServiceConfig
 from gallery.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-out = Console()
-err = Console(stderr=True)
-
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
-
-EnvFileOption = Annotated[
-    Path | None, typer.Option("--env-file", help="KEY=VALUE file to attach to (default: .devstack.env if found)")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+__all__ = ["PHOTO_SUFFIXES", "EnvFileOption", "JsonOption", "app", "err", "main", "out"]
 
 
-def _settings(env_file: Path | None) -> Settings:
-    path = env_file or find_env_file()
-    if env_file is not None and not env_file.is_file():
-        raise typer.BadParameter(f"{env_file} does not exist", param_hint="--env-file")
-    if path is not None:
-        load_env_file(path)
-    try:
-        return Settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
+def _settings(env_file: Path | None, *services: str) -> Settings:
+    """Settings for a command; exits 2 if the local stack they point at is down (`services` to check)."""
+    settings = load_settings(env_file)
+    preflight(*services)
+    return settings
 
 
 def _collect(paths: list[Path]) -> list[Path]:
@@ -58,14 +43,7 @@ def _collect(paths: list[Path]) -> list[Path]:
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
+    return _base_progress()
 
 
 @app.command()
@@ -78,7 +56,7 @@ def drop(
     """Upload photos into the uploads bucket; each becomes a notification and is processed."""
     from gallery.wiring import storage_client
 
-    settings = _settings(env_file)
+    settings = _settings(env_file, "storage")
     files = _collect(paths)
     if not files:
         err.print("[yellow]no photos found[/yellow]")
@@ -116,7 +94,7 @@ def list_photos(
     """List registered photos with their status and size."""
     from gallery.wiring import firestore_client
 
-    settings = _settings(env_file)
+    settings = _settings(env_file, "firestore")
     query: Any = firestore_client(settings).collection(settings.photos_collection)
     if status:
         query = query.where("status", "==", status)
@@ -147,7 +125,7 @@ def show(
     env_file: EnvFileOption = None,
 ) -> None:
     """Print one photo's document as JSON."""
-    settings = _settings(env_file)
+    settings = _settings(env_file, "firestore")
     registry = _registry(settings)
     doc = registry.get(photo) or registry.get(photo_id(settings.uploads_bucket, photo))
     if doc is None:
@@ -199,6 +177,13 @@ def render(
         out.print_json(json.dumps(results))
     if failed:
         raise typer.Exit(1)
+
+
+# Command modules define their commands on the shared `app` (gallery.cli.base): one import line registers one.
+from gallery.cli import backfill as _backfill  # noqa: E402, F401
+from gallery.cli import calibrate as _calibrate  # noqa: E402, F401
+from gallery.cli import failures as _failures  # noqa: E402, F401
+from gallery.cli import s3import as _s3import  # noqa: E402, F401
 
 
 def main() -> None:

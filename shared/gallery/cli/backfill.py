@@ -1,0 +1,360 @@
+"""`gallery backfill`: process photos that are in the uploads bucket but not (or not currently) registered.
+
+It lists the uploads bucket, reads the photo documents in batches, and for every object whose current
+generation has no ``ready``/``failed`` document with the current spec version it publishes exactly the
+``OBJECT_FINALIZE`` notification Cloud Storage would have published to the uploads topic. The function then
+does the work with its normal generation-aware idempotency, so:
+
+- re-running only re-sends what is still not done (resumable, idempotent);
+- it never re-triggers itself: it only reads the uploads bucket and Firestore and publishes;
+- cost is bounded by ``--rate`` (messages per second), ``--concurrency`` (publishes in flight) and ``--limit``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gallery.cli.base import (
+    EXIT_FAILED,
+    EXIT_TIMEOUT,
+    EnvFileOption,
+    JsonOption,
+    app,
+    err,
+    fail,
+    load_settings,
+    out,
+    preflight,
+    progress,
+)
+from gallery.cli.status import PENDING_STATES, Pending, State, classify, fetch_docs, wait_settled
+from gallery.ids import photo_id
+from gallery.service import ServiceConfig
+from gallery.settings import Settings
+
+SCAN_PAGE = 500
+
+
+def topic_path(topic: str, project: str) -> str:
+    """A topic id or full path as ``projects/P/topics/T``."""
+    return topic if topic.startswith("projects/") else f"projects/{project}/topics/{topic}"
+
+
+def finalize_notification(resource: Mapping[str, Any], event_time: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """Data and attributes of the ``OBJECT_FINALIZE`` notification (payload ``JSON_API_V1``) for an object."""
+    when = event_time or str(resource.get("updated") or resource.get("timeCreated") or "")
+    if not when:
+        when = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    attributes = {
+        "eventType": "OBJECT_FINALIZE",
+        "bucketId": str(resource["bucket"]),
+        "objectId": str(resource["name"]),
+        "objectGeneration": str(resource["generation"]),
+        "payloadFormat": "JSON_API_V1",
+        "eventTime": when,
+    }
+    return json.dumps(dict(resource), separators=(",", ":")).encode(), attributes
+
+
+class RateLimiter:
+    """Paces calls to at most `rate` per second (no bursts); `rate` <= 0 means unlimited."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._clock = clock
+        self._next = clock()
+
+    def delay(self) -> float:
+        """Seconds to wait before the next call is allowed, reserving its slot."""
+        now = self._clock()
+        wait = max(0.0, self._next - now)
+        self._next = max(self._next, now) + self._interval
+        return wait
+
+    def wait(self) -> None:
+        pause = self.delay()
+        if pause > 0:
+            time.sleep(pause)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    generation: int
+    photo_id: str
+    state: State
+    resource: dict[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass
+class Plan:
+    found: int = 0
+    states: Counter[str] = field(default_factory=Counter)
+    todo: list[Candidate] = field(default_factory=list)
+
+
+def _resource(blob: Any) -> dict[str, Any]:
+    props = getattr(blob, "_properties", None)
+    if isinstance(props, dict) and props.get("generation"):
+        return dict(props)
+    return {
+        "kind": "storage#object",
+        "bucket": blob.bucket.name,
+        "name": blob.name,
+        "generation": str(blob.generation),
+        "contentType": blob.content_type,
+        "size": str(blob.size),
+    }
+
+
+def scan(
+    storage: Any,
+    db: Any,
+    settings: Settings,
+    spec_version: str,
+    *,
+    prefix: str,
+    stale_after_seconds: float,
+    on_page: Callable[[int], None] = lambda _n: None,
+) -> Plan:
+    """List the uploads bucket under `prefix` and classify every object against its document."""
+    plan = Plan()
+    now = datetime.now(UTC)
+    blobs = storage.list_blobs(settings.uploads_bucket, prefix=prefix or None, page_size=SCAN_PAGE)
+    for page in blobs.pages:
+        listed = [b for b in page if b.generation is not None]
+        ids = [photo_id(settings.uploads_bucket, b.name) for b in listed]
+        docs = fetch_docs(db, settings.photos_collection, ids)
+        for blob, pid in zip(listed, ids, strict=True):
+            generation = int(blob.generation)
+            state = classify(docs.get(pid), generation, spec_version, now=now, stale_after_seconds=stale_after_seconds)
+            plan.states[state] += 1
+            if state in PENDING_STATES:
+                plan.todo.append(Candidate(blob.name, generation, pid, state, _resource(blob)))
+        plan.found += len(listed)
+        on_page(len(listed))
+    return plan
+
+
+@dataclass
+class PublishResult:
+    queued: list[Candidate] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def publish_all(
+    publisher: Any,
+    topic: str,
+    candidates: list[Candidate],
+    *,
+    rate: float,
+    concurrency: int,
+    on_done: Callable[[], None] = lambda: None,
+) -> PublishResult:
+    """Publish one finalize notification per candidate, paced by `rate` with at most `concurrency` in flight."""
+    limiter = RateLimiter(rate)
+    slots = threading.BoundedSemaphore(concurrency)
+    lock = threading.Lock()
+    result = PublishResult()
+    futures = []
+    for candidate in candidates:
+        limiter.wait()
+        slots.acquire()
+        data, attributes = finalize_notification(candidate.resource)
+        try:
+            future = publisher.publish(topic, data, **attributes)
+        except Exception as exc:
+            slots.release()
+            result.errors[candidate.name] = str(exc)
+            on_done()
+            continue
+
+        def settle(fut: Any, candidate: Candidate = candidate) -> None:
+            try:
+                fut.result()
+            except Exception as exc:
+                with lock:
+                    result.errors[candidate.name] = f"{type(exc).__name__}: {exc}"
+            else:
+                with lock:
+                    result.queued.append(candidate)
+            finally:
+                slots.release()
+                on_done()
+
+        future.add_done_callback(settle)
+        futures.append(future)
+    for future in futures:
+        try:
+            future.result(timeout=120)
+        except Exception:  # recorded by the callback
+            continue
+    return result
+
+
+def _summary_table(plan: Plan, queued: int, dry_run: bool, errors: int) -> Table:
+    table = Table("", "objects", show_header=False, box=None)
+    table.add_row("found in the bucket", str(plan.found))
+    table.add_row("already done (ready/failed, current spec)", str(plan.states["done"]))
+    for state, label in (
+        ("unregistered", "no document"),
+        ("older_generation", "document of an older generation"),
+        ("spec_outdated", "older spec version"),
+        ("stuck", "stuck in processing"),
+        ("in_progress", "processing right now (left alone)"),
+        ("newer", "newer generation registered (left alone)"),
+    ):
+        if plan.states[state]:
+            table.add_row(label, str(plan.states[state]))
+    table.add_row("would queue" if dry_run else "queued", str(queued))
+    if errors:
+        table.add_row("[red]publish errors[/red]", str(errors))
+    return table
+
+
+@app.command()
+def backfill(
+    prefix: Annotated[str, typer.Option(help="Only objects whose name starts with this")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be queued")] = False,
+    rate: Annotated[float, typer.Option(min=0, help="Notifications per second (0 = unlimited)")] = 20.0,
+    concurrency: Annotated[int, typer.Option(min=1, max=1000, help="Publishes in flight at once")] = 16,
+    limit: Annotated[int | None, typer.Option(min=1, help="Queue at most this many (cost cap per run)")] = None,
+    topic: Annotated[
+        str | None,
+        typer.Option(help="Uploads topic (id or projects/P/topics/T); default: PUBSUB_TOPIC from the environment"),
+    ] = None,
+    stale_after: Annotated[
+        float, typer.Option(min=0, help="Seconds after which a 'processing' document counts as stuck")
+    ] = 600.0,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the queued photos are ready or failed")] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds --wait waits at most")] = 600.0,
+    spec_version: Annotated[
+        str | None,
+        typer.Option(help="Spec version the function runs (default: computed from the RENDITION_* settings seen here)"),
+    ] = None,
+    env_file: EnvFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Process photos in the uploads bucket with no ready/failed document for their generation or spec.
+
+    Publishes the same OBJECT_FINALIZE notification Cloud Storage would, so the function does the work.
+    """
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    from gallery.wiring import firestore_client, storage_client
+
+    settings = load_settings(env_file)
+    target = topic or os.environ.get("PUBSUB_TOPIC", "").strip()
+    if not target and not dry_run:
+        fail("no uploads topic: pass --topic (the topic the uploads bucket notifies) or set PUBSUB_TOPIC")
+    target = topic_path(target, settings.google_cloud_project) if target else ""
+    preflight("storage", "firestore", *(() if dry_run else ("pubsub",)))
+    spec_version = spec_version or ServiceConfig.from_settings(settings).spec.version
+    storage, db = storage_client(settings), firestore_client(settings)
+
+    with progress(transient=True) as bar:
+        task = bar.add_task("scanning", total=None)
+        try:
+            plan = scan(
+                storage,
+                db,
+                settings,
+                spec_version,
+                prefix=prefix,
+                stale_after_seconds=stale_after,
+                on_page=lambda n: bar.advance(task, n),
+            )
+        except Exception as exc:
+            fail(f"could not scan gs://{settings.uploads_bucket}: {type(exc).__name__}: {exc}")
+    todo = plan.todo[:limit] if limit else plan.todo
+    result = PublishResult()
+    if not dry_run and todo:
+        publisher = pubsub_v1.PublisherClient()
+        try:
+            with progress() as bar:
+                task = bar.add_task("queueing", total=len(todo))
+                result = publish_all(
+                    publisher,
+                    target,
+                    todo,
+                    rate=rate,
+                    concurrency=concurrency,
+                    on_done=lambda: bar.advance(task),
+                )
+        finally:
+            publisher.stop()
+    waited = None
+    if wait and result.queued:
+        with progress() as bar:
+            task = bar.add_task("waiting for the function", total=len(result.queued))
+            waited = wait_settled(
+                db,
+                settings.photos_collection,
+                [Pending(c.photo_id, c.generation, c.name) for c in result.queued],
+                spec_version,
+                timeout=timeout,
+                on_progress=lambda n: bar.advance(task, n),
+            )
+
+    queued = len(todo) if dry_run else len(result.queued)
+    if as_json:
+        summary: dict[str, Any] = {
+            "bucket": settings.uploads_bucket,
+            "prefix": prefix,
+            "topic": target or None,
+            "spec_version": spec_version,
+            "dry_run": dry_run,
+            "found": plan.found,
+            "already_done": plan.states["done"],
+            "states": dict(plan.states),
+            "queued": queued,
+            "left_for_next_run": len(plan.todo) - len(todo),
+            "errors": result.errors,
+            "items": [
+                {"name": c.name, "generation": c.generation, "photo_id": c.photo_id, "state": c.state}
+                for c in (todo if dry_run else result.queued)
+            ],
+        }
+        if waited is not None:
+            summary["wait"] = waited.as_dict()
+        out.print_json(json.dumps(summary))
+    else:
+        if dry_run:
+            for c in todo:
+                out.print(f"would queue {c.name} (generation {c.generation}): {c.state.replace('_', ' ')}")
+        out.print(_summary_table(plan, queued, dry_run, len(result.errors)))
+        if len(plan.todo) > len(todo):
+            out.print(f"{len(plan.todo) - len(todo)} more left for the next run (--limit {limit})")
+        for name, reason in sorted(result.errors.items()):
+            err.print(f"[red]could not queue {name}:[/red] {reason}", highlight=False)
+        if waited is not None:
+            out.print(f"processed: {waited.ready} ready, {waited.failed} failed, {waited.superseded} superseded")
+            if waited.timed_out:
+                err.print(f"[yellow]still pending after {timeout:.0f}s: {len(waited.pending or [])}[/yellow]")
+        if plan.states["spec_outdated"]:
+            out.print(
+                f"note: {plan.states['spec_outdated']} photo(s) carry another spec version than {spec_version}; "
+                "if the function runs other rendition settings than this command sees, they are acked as duplicates "
+                "(pass the function's settings through --env-file, or --spec-version)",
+                highlight=False,
+            )
+    if waited is not None and (hint := waited.hint(spec_version)):
+        err.print(f"[yellow]{hint}[/yellow]", highlight=False)
+    if result.errors:
+        raise typer.Exit(EXIT_FAILED)
+    if waited is not None and waited.timed_out:
+        raise typer.Exit(EXIT_TIMEOUT)
+
+
+__all__ = ["Candidate", "Plan", "RateLimiter", "backfill", "finalize_notification", "scan", "topic_path"]

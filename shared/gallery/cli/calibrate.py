@@ -1,0 +1,130 @@
+"""`gallery calibrate`: measure one render's peak memory and CPU, print the concurrency/instances table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gallery.calibrate import (
+    INSTANCE_BASELINE_MIB,
+    TASKS_PER_VCPU,
+    Calibration,
+    CapacityRow,
+    calibrate,
+    capacity_table,
+    full_size,
+)
+from gallery.cli.base import JsonOption, app, err, out
+from gallery.model import RenditionSpec
+from gallery.settings import Settings
+
+DEFAULT_GLOB = "samples/large/*.jpg"
+
+
+def _default_files() -> list[Path]:
+    return sorted(Path().glob(DEFAULT_GLOB))
+
+
+@app.command("calibrate")
+def calibrate_command(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help=f"Photos to measure (default: {DEFAULT_GLOB})", exists=True, dir_okay=False),
+    ] = None,
+    full: Annotated[bool, typer.Option("--full-size", help="Add a full-size rendition to the spec")] = False,
+    baseline_mib: Annotated[
+        int, typer.Option(help="Idle instance memory (Terraform instance_baseline_mib)")
+    ] = INSTANCE_BASELINE_MIB,
+    tasks_per_vcpu: Annotated[int, typer.Option(help="CPU cap per vCPU (Terraform tasks_per_vcpu)")] = TASKS_PER_VCPU,
+    load: Annotated[int, typer.Option(help="Photos per hour to size the instance count for")] = 10_000,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure the peak memory per concurrent render (1, 2, 4 at once; the slope) with the function's settings,
+    and print concurrency, photos/hour and instances for 1, 2, 4 GiB x 1, 2, 4 vCPU (the Terraform formula)."""
+    paths = files or _default_files()
+    if not paths:
+        err.print(f"[red]no photos given and none match {DEFAULT_GLOB}[/red]")
+        raise typer.Exit(2)
+    settings = Settings()
+    spec = RenditionSpec(
+        widths=settings.rendition_widths,
+        formats=settings.rendition_formats,
+        quality=settings.rendition_quality,
+        webp_effort=settings.webp_effort,
+        avif_effort=settings.avif_effort,
+    )
+    if full:
+        spec = full_size(spec)
+    if not as_json:
+        err.print(f"measuring {len(paths)} photo(s) at 1, 2 and 4 renders at once (fresh process each)…")
+    cal = calibrate(paths, spec)
+    rows = capacity_table(
+        cal.per_task_mib,
+        cal.cpu_s_per_photo,
+        load_per_hour=load,
+        baseline_mib=baseline_mib,
+        tasks_per_vcpu=tasks_per_vcpu,
+    )
+    if as_json:
+        doc = {
+            "calibration": cal.as_dict(),
+            "baseline_mib": baseline_mib,
+            "tasks_per_vcpu": tasks_per_vcpu,
+            "load_per_hour": load,
+            "table": [row.__dict__ for row in rows],
+        }
+        out.print_json(json.dumps(doc))
+        return
+    _print_calibration(cal)
+    _print_table(rows, cal, baseline_mib, tasks_per_vcpu, load)
+
+
+def _print_calibration(cal: Calibration) -> None:
+    table = Table(title="peak RSS of a fresh process (each thread renders every photo twice)")
+    for column in ("renders at once", "idle MiB", "peak MiB", "above idle MiB", "CPU s", "wall s"):
+        table.add_column(column, justify="right")
+    for s in cal.samples:
+        table.add_row(
+            str(s.tasks),
+            f"{s.baseline_mib:.0f}",
+            f"{s.peak_mib:.0f}",
+            f"{s.above_baseline_mib:.0f}",
+            f"{s.cpu_s:.2f}",
+            f"{s.wall_s:.2f}",
+        )
+    out.print(table)
+    out.print(
+        f"per-task peak: [bold]{cal.per_task_mib:.1f} MiB[/bold] (slope over 1/2/4 renders at once); "
+        f"CPU per photo: {cal.cpu_s_per_photo:.2f} s; widths {','.join(map(str, cal.widths))}, "
+        f"{'/'.join(cal.formats)} Q{cal.quality}, WebP effort {cal.webp_effort}"
+    )
+
+
+def _print_table(rows: list[CapacityRow], cal: Calibration, baseline_mib: int, per_vcpu: int, load: int) -> None:
+    table = Table(
+        title=(
+            f"concurrency = max(1, min(floor((memory - {baseline_mib}) / {cal.per_task_mib:.0f}), {per_vcpu} x vCPU))"
+        )
+    )
+    for column in ("memory", "vCPU", "concurrency", "photos/hour per instance", f"instances for {load:,}/h"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        if row.concurrency is None:
+            table.add_row(f"{row.memory_mib // 1024} GiB", str(row.vcpu), "-", "Cloud Run: not allowed", "-")
+            continue
+        table.add_row(
+            f"{row.memory_mib // 1024} GiB",
+            str(row.vcpu),
+            str(row.concurrency),
+            f"{row.photos_per_hour:,}",
+            str(row.instances_for_load),
+        )
+    out.print(table)
+    out.print(
+        "photos/hour: 3600 x min(concurrency, vCPU) / CPU s per photo (render CPU only; the I/O overlaps). "
+        f"Terraform: per_task_peak_mib = {cal.per_task_mib:.0f}"
+    )

@@ -1,0 +1,162 @@
+"""`gallery failures` lists photos that could not be rendered; `gallery retry` re-queues them after a fix.
+
+A retry marks the failed document `retrying` (a `failed` document of the same generation would otherwise be
+acknowledged as already done) and publishes the OBJECT_FINALIZE notification Cloud Storage would have
+published for the object's current generation, so the function renders it again through the normal path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gallery.cli.backfill import finalize_notification, topic_path
+from gallery.cli.base import EXIT_FAILED, EnvFileOption, JsonOption, app, err, fail, load_settings, out, preflight
+from gallery.ids import photo_id
+from gallery.settings import Settings
+
+CodeOption = Annotated[str | None, typer.Option("--code", help="Only photos that failed with this error code")]
+
+
+@dataclass(frozen=True)
+class Failure:
+    photo_id: str
+    bucket: str
+    name: str
+    generation: int
+    code: str
+    reason: str
+    when: str
+
+
+def _failure(doc: dict[str, Any]) -> Failure:
+    source = doc.get("source") or {}
+    error = doc.get("error") or {}
+    when = doc.get("updated_at")
+    return Failure(
+        photo_id=str(doc.get("photo_id", "")),
+        bucket=str(source.get("bucket", "")),
+        name=str(source.get("name", "")),
+        generation=int(source.get("generation") or 0),
+        code=str(error.get("code", "")),
+        reason=str(error.get("reason", "")),
+        when=str(when.isoformat()) if when is not None and hasattr(when, "isoformat") else str(when or ""),
+    )
+
+
+def failed_photos(db: Any, settings: Settings, code: str | None = None, limit: int | None = None) -> list[Failure]:
+    """Documents with `status: failed` (optionally with one error code), most recent first."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    query: Any = db.collection(settings.photos_collection).where(filter=FieldFilter("status", "==", "failed"))
+    found = [_failure(snap.to_dict()) for snap in query.stream()]
+    if code:
+        found = [f for f in found if f.code == code]
+    found.sort(key=lambda f: f.when, reverse=True)
+    return found[:limit] if limit else found
+
+
+@app.command()
+def failures(
+    code: CodeOption = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Show at most this many")] = None,
+    env_file: EnvFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List photos whose processing failed: id, object, error code, reason and when."""
+    from gallery.wiring import firestore_client
+
+    settings = load_settings(env_file)
+    preflight("firestore")
+    rows = failed_photos(firestore_client(settings), settings, code, limit)
+    if as_json:
+        out.print_json(json.dumps([asdict(r) for r in rows]))
+        return
+    table = Table("photo id", "object", "gen", "code", "reason", "when")
+    for r in rows:
+        table.add_row(r.photo_id, r.name, str(r.generation), r.code, r.reason, r.when)
+    out.print(table)
+    err.print(f"{len(rows)} failed photo(s)")
+
+
+def _targets(db: Any, settings: Settings, photos: Iterable[str], code: str | None) -> list[Failure]:
+    everything = failed_photos(db, settings, code)
+    wanted = list(photos)
+    if not wanted:
+        return everything
+    by_id = {f.photo_id: f for f in everything}
+    picked: list[Failure] = []
+    for item in wanted:  # a photo id, or an object name in the uploads bucket
+        found = by_id.get(item) or by_id.get(photo_id(settings.uploads_bucket, item))
+        if found is None:
+            fail(f"{item!r} is not a failed photo" + (f" with code {code}" if code else ""), EXIT_FAILED)
+        picked.append(found)
+    return picked
+
+
+@app.command()
+def retry(
+    photos: Annotated[list[str] | None, typer.Argument(help="Photo ids or object names (default: see --all)")] = None,
+    all_failed: Annotated[
+        bool, typer.Option("--all", help="Retry every failed photo (with --code: of that code)")
+    ] = False,
+    code: CodeOption = None,
+    topic: Annotated[
+        str | None,
+        typer.Option(help="Uploads topic (id or projects/P/topics/T); default: PUBSUB_TOPIC from the environment"),
+    ] = None,
+    env_file: EnvFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-queue failed photos (after fixing a limit, the engine or the file's permissions)."""
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    from gallery.wiring import build_registry, firestore_client, storage_client
+
+    if not photos and not all_failed and not code:
+        fail("name the photos to retry, or pass --all (optionally with --code CODE)")
+    settings = load_settings(env_file)
+    target = topic or os.environ.get("PUBSUB_TOPIC", "").strip()
+    if not target:
+        fail("no uploads topic: pass --topic (the topic the uploads bucket notifies) or set PUBSUB_TOPIC")
+    target = topic_path(target, settings.google_cloud_project)
+    preflight("storage", "firestore", "pubsub")
+    todo = _targets(firestore_client(settings), settings, photos or [], code)
+    registry, storage = build_registry(settings), storage_client(settings)
+    publisher = pubsub_v1.PublisherClient()
+    results: list[dict[str, Any]] = []
+    try:
+        for f in todo:
+            blob = storage.bucket(f.bucket).get_blob(f.name, generation=f.generation)
+            if blob is None:
+                results.append({**asdict(f), "queued": False, "note": "that generation is no longer in the bucket"})
+                continue
+            if not registry.mark_retrying(f.photo_id, f.generation):
+                results.append({**asdict(f), "queued": False, "note": "the document changed meanwhile"})
+                continue
+            resource = {"bucket": f.bucket, "name": f.name, "generation": str(f.generation)}
+            resource.update({k: str(v) for k, v in (("contentType", blob.content_type), ("size", blob.size)) if v})
+            data, attributes = finalize_notification(resource)
+            publisher.publish(target, data, **attributes).result(timeout=30)
+            results.append({**asdict(f), "queued": True, "note": ""})
+    finally:
+        publisher.stop()
+    queued = sum(1 for r in results if r["queued"])
+    if as_json:
+        out.print_json(json.dumps(results))
+    else:
+        for r in results:
+            status = "queued" if r["queued"] else f"skipped: {r['note']}"
+            out.print(f"{r['photo_id']}  {r['name']}  ({r['code']})  {status}", highlight=False)
+        err.print(f"{queued} of {len(results)} failed photo(s) re-queued")
+    if queued < len(results):
+        raise typer.Exit(EXIT_FAILED)
+
+
+__all__ = ["Failure", "failed_photos", "failures", "retry"]

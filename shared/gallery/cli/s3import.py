@@ -1,0 +1,298 @@
+"""`gallery import s3://BUCKET/PREFIX`: copy photos from S3 (or an S3-compatible store) into the uploads bucket.
+
+Every copied object is an ordinary upload, so Cloud Storage notifies the function and it gets processed.
+Objects already in the uploads bucket with the same size (and the same MD5, when the S3 ETag is a plain
+MD5) are skipped, so re-running an import copies only what is new or changed. Writes carry a generation
+precondition, so a concurrent upload of the same name is never silently overwritten.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import mimetypes
+import re
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import typer
+
+from gallery.cli.base import (
+    EXIT_FAILED,
+    EXIT_TIMEOUT,
+    PHOTO_SUFFIXES,
+    EnvFileOption,
+    JsonOption,
+    app,
+    err,
+    fail,
+    load_settings,
+    out,
+    preflight,
+    progress,
+)
+from gallery.cli.status import Pending, wait_settled
+from gallery.ids import photo_id
+from gallery.service import ServiceConfig
+
+SPOOL_BYTES = 32 * 1024 * 1024
+_PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
+
+Action = Literal["copy", "replace", "skip"]
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` → ``("bucket", "some/prefix")``."""
+    if not url.startswith("s3://"):
+        raise typer.BadParameter("expected s3://BUCKET[/PREFIX]", param_hint="SOURCE")
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise typer.BadParameter("the S3 URL has no bucket", param_hint="SOURCE")
+    return bucket, prefix
+
+
+def destination_name(key: str, prefix: str, dest_prefix: str) -> str:
+    """Object name in the uploads bucket: the key below the prefix's folder, under `dest_prefix`.
+
+    ``s3://b/2024/trip/`` + ``2024/trip/a.jpg`` → ``a.jpg``; ``s3://b/2024/tr`` + ``2024/trip/a.jpg`` →
+    ``trip/a.jpg`` (like ``aws s3 cp --recursive``).
+    """
+    folder = prefix[: prefix.rfind("/") + 1]
+    return dest_prefix + key.removeprefix(folder)
+
+
+def s3_md5(etag: str | None) -> str | None:
+    """The object's MD5 (hex) when its ETag is one (single-part upload without SSE-KMS), else None."""
+    value = (etag or "").strip('"').lower()
+    return value if _PLAIN_MD5.match(value) else None
+
+
+def gcs_md5(md5_hash: str | None) -> str | None:
+    """A GCS ``md5Hash`` (base64) as hex; composite objects have none."""
+    if not md5_hash:
+        return None
+    try:
+        return base64.b64decode(md5_hash).hex()
+    except (binascii.Error, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Existing:
+    size: int
+    md5: str | None
+    generation: int
+
+
+def decide(size: int, etag: str | None, existing: Existing | None) -> Action:
+    """Copy what is missing, replace what differs, skip what is the same (size, and MD5 where comparable)."""
+    if existing is None:
+        return "copy"
+    if existing.size != size:
+        return "replace"
+    ours, theirs = s3_md5(etag), existing.md5
+    if ours and theirs and ours != theirs:
+        return "replace"
+    return "skip"
+
+
+@dataclass
+class Item:
+    key: str
+    name: str
+    size: int
+    etag: str | None
+    content_type: str | None
+    action: Action
+    existing_generation: int | None = None
+    generation: int | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"key": self.key, "name": self.name, "bytes": self.size, "action": self.action}
+        if self.generation is not None:
+            data["generation"] = self.generation
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+def _list_s3(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
+
+
+def _copy(s3: Any, source_bucket: str, uploads: Any, item: Item) -> Item:
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        response = s3.get_object(Bucket=source_bucket, Key=item.key)
+        body = response["Body"]
+        try:
+            for chunk in iter(lambda: body.read(1024 * 1024), b""):
+                spool.write(chunk)
+        finally:
+            body.close()
+        spool.seek(0)
+        content_type = item.content_type
+        if not content_type or content_type in ("binary/octet-stream", "application/octet-stream"):
+            content_type = mimetypes.guess_type(item.name)[0] or "application/octet-stream"
+        blob = uploads.blob(item.name)
+        blob.upload_from_file(
+            spool,
+            size=item.size,
+            content_type=content_type,
+            if_generation_match=item.existing_generation or 0,
+            checksum="md5",
+        )
+    item.generation = int(blob.generation)
+    return item
+
+
+def _s3_client(endpoint_url: str | None, region: str | None) -> Any:
+    try:
+        import boto3
+    except ImportError:  # pragma: no cover - boto3 is a dependency of the dev extra
+        fail("`gallery import` needs boto3: pip install boto3")
+    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+
+
+@app.command("import")
+def import_s3(
+    source: Annotated[str, typer.Argument(help="s3://BUCKET[/PREFIX] to copy from")],
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="S3-compatible endpoint (MinIO, R2, moto, ...); default: AWS")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region of the source bucket")] = None,
+    dest_prefix: Annotated[str, typer.Option(help="Object-name prefix in the uploads bucket")] = "",
+    all_files: Annotated[
+        bool, typer.Option("--all-files", help="Copy every object, not only photo file names")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Objects copied at once")] = 4,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be copied")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until the copied photos are ready or failed")] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds --wait waits at most")] = 600.0,
+    env_file: EnvFileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Copy photos from S3 into the uploads bucket (skipping what is already there), so they get processed."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    from gallery.wiring import firestore_client, storage_client
+
+    source_bucket, prefix = parse_s3_url(source)
+    settings = load_settings(env_file)
+    preflight("storage", *(("firestore",) if wait else ()))
+    s3 = _s3_client(endpoint_url, region)
+    uploads = storage_client(settings).bucket(settings.uploads_bucket)
+
+    try:
+        listed = [
+            o
+            for o in _list_s3(s3, source_bucket, prefix)
+            if not o["Key"].endswith("/") and (all_files or any(o["Key"].lower().endswith(s) for s in PHOTO_SUFFIXES))
+        ]
+    except NoCredentialsError:
+        fail("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role")
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        fail(f"cannot list {source}: {code or exc}")
+    except BotoCoreError as exc:
+        fail(f"cannot list {source}: {exc}")
+
+    names = {o["Key"]: destination_name(o["Key"], prefix, dest_prefix) for o in listed}
+    try:
+        existing = {
+            b.name: Existing(int(b.size or 0), gcs_md5(b.md5_hash), int(b.generation))
+            for b in uploads.client.list_blobs(uploads.name, prefix=dest_prefix or None)
+        }
+    except Exception as exc:
+        fail(f"cannot list gs://{settings.uploads_bucket}: {type(exc).__name__}: {exc}")
+    items: list[Item] = []
+    for obj in listed:
+        name = names[obj["Key"]]
+        have = existing.get(name)
+        items.append(
+            Item(
+                key=obj["Key"],
+                name=name,
+                size=int(obj.get("Size", 0)),
+                etag=obj.get("ETag"),
+                content_type=None,
+                action=decide(int(obj.get("Size", 0)), obj.get("ETag"), have),
+                existing_generation=have.generation if have else None,
+            )
+        )
+    to_copy = [i for i in items if i.action != "skip"]
+
+    if not dry_run and to_copy:
+        with progress() as bar, ThreadPoolExecutor(max_workers=concurrency) as pool:
+            task = bar.add_task("copying", total=len(to_copy))
+            futures = {pool.submit(_copy, s3, source_bucket, uploads, item): item for item in to_copy}
+            for future in as_completed(futures):
+                item = futures[future]
+                try:
+                    future.result()
+                except Exception as exc:
+                    item.error = f"{type(exc).__name__}: {exc}"
+                bar.advance(task)
+
+    copied = [i for i in to_copy if i.generation is not None]
+    failed = [i for i in to_copy if i.error]
+    waited = None
+    spec_version = ServiceConfig.from_settings(settings).spec.version
+    if wait and copied:
+        with progress() as bar:
+            task = bar.add_task("waiting for the function", total=len(copied))
+            waited = wait_settled(
+                firestore_client(settings),
+                settings.photos_collection,
+                [Pending(photo_id(settings.uploads_bucket, i.name), i.generation or 0, i.name) for i in copied],
+                spec_version,
+                timeout=timeout,
+                on_progress=lambda n: bar.advance(task, n),
+            )
+
+    skipped = len(items) - len(to_copy)
+    if as_json:
+        summary: dict[str, Any] = {
+            "source": source,
+            "bucket": settings.uploads_bucket,
+            "dry_run": dry_run,
+            "found": len(items),
+            "copied": len(copied),
+            "would_copy": len(to_copy) if dry_run else 0,
+            "skipped": skipped,
+            "failed": len(failed),
+            "bytes_copied": sum(i.size for i in copied),
+            "items": [i.as_dict() for i in items],
+        }
+        if waited is not None:
+            summary["wait"] = waited.as_dict()
+        out.print_json(json.dumps(summary))
+    else:
+        if dry_run:
+            for i in to_copy:
+                out.print(f"would {i.action} {i.key} → gs://{settings.uploads_bucket}/{i.name}", highlight=False)
+        verb = "would copy" if dry_run else "copied"
+        done = len(to_copy) if dry_run else len(copied)
+        megabytes = sum(i.size for i in (to_copy if dry_run else copied)) / 1e6
+        out.print(
+            f"{source}: {len(items)} photo(s) found, {verb} {done} ({megabytes:.1f} MB), "
+            f"{skipped} already present, {len(failed)} failed",
+            highlight=False,
+        )
+        for i in failed:
+            err.print(f"[red]could not copy {i.key}:[/red] {i.error}", highlight=False)
+        if waited is not None:
+            out.print(f"processed: {waited.ready} ready, {waited.failed} failed, {waited.superseded} superseded")
+            if waited.timed_out:
+                err.print(f"[yellow]still pending after {timeout:.0f}s: {len(waited.pending or [])}[/yellow]")
+        if waited is not None and (hint := waited.hint(spec_version)):
+            err.print(f"[yellow]{hint}[/yellow]", highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+    if waited is not None and waited.timed_out:
+        raise typer.Exit(EXIT_TIMEOUT)

@@ -1,0 +1,161 @@
+"""Read photo documents in bulk and decide whether an object generation is done, pending or in progress.
+
+Pure rules (`classify`) plus the few Firestore reads the `backfill` and `import` commands need.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from gallery.registry_rules import stored_generation
+
+DOC_BATCH = 200
+
+State = Literal["done", "newer", "in_progress", "unregistered", "older_generation", "spec_outdated", "stuck"]
+PENDING_STATES: frozenset[State] = frozenset({"unregistered", "older_generation", "spec_outdated", "stuck"})
+SETTLED_STATUSES = ("ready", "failed")
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
+
+
+def classify(
+    doc: Mapping[str, Any] | None,
+    generation: int,
+    spec_version: str,
+    *,
+    now: datetime,
+    stale_after_seconds: float,
+) -> State:
+    """What the object generation `generation` needs, given its photo document.
+
+    - ``done``: the document is ``ready`` or ``failed`` for this generation with the current spec;
+    - ``newer``: the document already belongs to a newer generation (the listing is out of date);
+    - ``in_progress``: ``processing`` this generation, touched less than `stale_after_seconds` ago;
+    - ``unregistered`` / ``older_generation`` / ``spec_outdated`` / ``stuck``: needs a (re)delivery.
+    """
+    if doc is None:
+        return "unregistered"
+    stored = stored_generation(doc)
+    if stored is not None and stored > generation:
+        return "newer"
+    if stored is None or stored < generation:
+        return "older_generation"
+    if doc.get("status") in SETTLED_STATUSES:
+        return "done" if doc.get("spec_version") == spec_version else "spec_outdated"
+    touched = _as_datetime(doc.get("updated_at"))
+    if touched is not None and (now - touched).total_seconds() < stale_after_seconds:
+        return "in_progress"
+    return "stuck"
+
+
+def is_settled(doc: Mapping[str, Any] | None, generation: int, spec_version: str) -> bool:
+    """Whether waiting for this generation is over (done, or superseded by a newer generation)."""
+    state = classify(doc, generation, spec_version, now=datetime.now(UTC), stale_after_seconds=float("inf"))
+    return state in ("done", "newer")
+
+
+def fetch_docs(db: Any, collection: str, photo_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The existing documents among `photo_ids`, read in batches (`BatchGetDocuments`)."""
+    found: dict[str, dict[str, Any]] = {}
+    col = db.collection(collection)
+    for start in range(0, len(photo_ids), DOC_BATCH):
+        refs = [col.document(pid) for pid in photo_ids[start : start + DOC_BATCH]]
+        for snap in db.get_all(refs):
+            if snap.exists:
+                found[snap.id] = snap.to_dict() or {}
+    return found
+
+
+@dataclass(frozen=True)
+class Pending:
+    photo_id: str
+    generation: int
+    name: str
+
+
+@dataclass
+class WaitResult:
+    ready: int = 0
+    failed: int = 0
+    superseded: int = 0
+    pending: list[Pending] | None = None
+    other_spec: dict[str, int] = field(default_factory=dict)
+    """Spec versions of still-pending documents that are settled for their generation with another spec."""
+
+    @property
+    def timed_out(self) -> bool:
+        return bool(self.pending)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "failed": self.failed,
+            "superseded": self.superseded,
+            "still_pending": [p.name for p in self.pending or []],
+            "other_spec_versions": self.other_spec,
+        }
+
+    def hint(self, spec_version: str) -> str | None:
+        """Why documents may never reach `spec_version`, if that is what the pending ones show."""
+        if not self.other_spec:
+            return None
+        seen = ", ".join(f"{v} ({n})" for v, n in sorted(self.other_spec.items()))
+        return (
+            f"{sum(self.other_spec.values())} pending photo(s) are settled with spec version {seen}, not "
+            f"{spec_version}: the function probably runs other rendition settings (RENDITION_*, *_EFFORT) or "
+            "another engine version than this command; give the command the function's settings (or --spec-version)"
+        )
+
+
+def wait_settled(
+    db: Any,
+    collection: str,
+    items: Iterable[Pending],
+    spec_version: str,
+    *,
+    timeout: float,
+    on_progress: Callable[[int], None] = lambda _n: None,
+    poll_seconds: float = 0.5,
+) -> WaitResult:
+    """Poll until every item's document is ready/failed for its generation (or newer), or `timeout` passes."""
+    waiting = {item.photo_id: item for item in items}
+    result = WaitResult()
+    deadline = time.monotonic() + timeout
+    while waiting:
+        docs = fetch_docs(db, collection, list(waiting))
+        settled = 0
+        for pid, item in list(waiting.items()):
+            doc = docs.get(pid)
+            if not is_settled(doc, item.generation, spec_version):
+                continue
+            del waiting[pid]
+            settled += 1
+            assert doc is not None
+            if stored_generation(doc) != item.generation:
+                result.superseded += 1
+            elif doc.get("status") == "ready":
+                result.ready += 1
+            else:
+                result.failed += 1
+        if settled:
+            on_progress(settled)
+        if not waiting or time.monotonic() > deadline:
+            break
+        time.sleep(poll_seconds)
+    result.pending = sorted(waiting.values(), key=lambda p: p.name)
+    if result.pending:
+        docs = fetch_docs(db, collection, [p.photo_id for p in result.pending])
+        for item in result.pending:
+            doc = docs.get(item.photo_id) or {}
+            if stored_generation(doc) == item.generation and doc.get("status") in SETTLED_STATUSES:
+                version = str(doc.get("spec_version"))
+                result.other_spec[version] = result.other_spec.get(version, 0) + 1
+    return result

@@ -1,0 +1,330 @@
+// The gallery page: a live grid of the photo documents in Firestore, fed by /api/events (Server-Sent Events).
+import { base64ToBytes, thumbHashToDataURL } from "./thumbhash.js";
+
+const FORMAT_TYPES = { avif: "image/avif", webp: "image/webp", jpeg: "image/jpeg" };
+const PREFERENCE = ["avif", "webp", "jpeg"];
+const GRID_SIZES = "(max-width: 520px) 50vw, (max-width: 900px) 33vw, 300px";
+const DETAIL_SIZES = "(max-width: 1000px) 100vw, 70vw";
+
+const grid = document.getElementById("grid");
+const empty = document.getElementById("empty");
+const connection = document.getElementById("connection");
+const dialog = document.getElementById("details");
+
+/** photo_id → document (as served by the API: timestamps are ISO strings). */
+const photos = new Map();
+/** photo_id → tile element. */
+const tiles = new Map();
+const placeholders = new Map();
+
+// ------------------------------------------------------------------ helpers
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("data-")) node.dataset[key.slice(5).replace(/-(.)/g, (_, c) => c.toUpperCase())] = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function bytes(n) {
+  if (typeof n !== "number") return "";
+  const units = ["B", "kB", "MB", "GB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(unit && value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+function when(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+}
+
+function displayName(doc) {
+  const name = doc.source?.name || doc.photo_id;
+  return name.split("/").pop();
+}
+
+function placeholderURL(doc) {
+  const value = doc.placeholder?.type === "thumbhash" ? doc.placeholder.value : null;
+  if (!value) return null;
+  if (!placeholders.has(value)) {
+    try {
+      placeholders.set(value, thumbHashToDataURL(base64ToBytes(value)));
+    } catch (error) {
+      console.warn("bad thumbhash", doc.photo_id, error);
+      placeholders.set(value, null);
+    }
+  }
+  return placeholders.get(value);
+}
+
+/** <picture> with one <source> per extra format and an <img srcset sizes src> fallback. */
+function picture(doc, sizes, className, eager = false) {
+  const srcset = doc.srcset || {};
+  const formats = Object.keys(srcset);
+  const fallback = formats.includes("jpeg") ? "jpeg" : formats[0];
+  const node = el("picture");
+  const ordered = [...PREFERENCE.filter((f) => formats.includes(f)), ...formats.filter((f) => !PREFERENCE.includes(f))];
+  for (const format of ordered) {
+    if (format === fallback) continue;
+    node.append(el("source", { type: FORMAT_TYPES[format] || `image/${format}`, sizes, srcset: srcset[format] }));
+  }
+  const img = el("img", {
+    class: className,
+    alt: doc.source?.name || "",
+    sizes,
+    srcset: fallback ? srcset[fallback] : undefined,
+    src: doc.src || doc.renditions?.[0]?.url,
+    width: doc.width,
+    height: doc.height,
+    decoding: "async",
+    loading: eager ? "eager" : "lazy",
+  });
+  node.append(img);
+  return { node, img };
+}
+
+// ------------------------------------------------------------------ tiles
+
+function signature(doc) {
+  return JSON.stringify([
+    doc.status,
+    doc.source?.generation,
+    doc.spec_version,
+    doc.src,
+    doc.srcset,
+    doc.error,
+    doc.last_error,
+    doc.attempts,
+  ]);
+}
+
+function fillTile(tile, doc) {
+  tile.replaceChildren();
+  tile.classList.remove("loaded", "broken");
+  const caption = el("figcaption", { text: displayName(doc), title: doc.source?.name || "" });
+  if (doc.status === "ready") {
+    const placeholder = placeholderURL(doc);
+    if (placeholder) tile.append(el("img", { class: "placeholder", src: placeholder, alt: "", "aria-hidden": "true" }));
+    const { node, img } = picture(doc, GRID_SIZES, "photo");
+    const loaded = () => tile.classList.add("loaded");
+    img.addEventListener("load", loaded);
+    img.addEventListener("error", () => tile.classList.add("broken"));
+    tile.append(node);
+    if (img.complete && img.naturalWidth > 0) loaded();
+  } else if (doc.status === "failed") {
+    tile.append(
+      el(
+        "div",
+        { class: "state failed" },
+        el("strong", { class: "error-code", text: doc.error?.code || "failed" }),
+        el("p", { class: "error-reason", text: doc.error?.reason || "no reason recorded" }),
+      ),
+    );
+  } else {
+    const retry = doc.last_error ? `retrying: ${doc.last_error.reason || doc.last_error.code}` : null;
+    tile.append(
+      el(
+        "div",
+        { class: "state processing" },
+        el("span", { class: "spinner", "aria-hidden": "true" }),
+        el("p", { text: `${doc.status || "processing"}${doc.attempts > 1 ? ` (attempt ${doc.attempts})` : "…"}` }),
+        retry && el("p", { class: "retry", text: retry }),
+      ),
+    );
+  }
+  tile.append(caption);
+}
+
+function upsertTile(doc) {
+  let tile = tiles.get(doc.photo_id);
+  if (!tile) {
+    tile = el("figure", { class: "tile", tabindex: "0", role: "button", "data-photo-id": doc.photo_id });
+    tile.addEventListener("click", () => openDetails(tile.dataset.photoId));
+    tile.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        openDetails(tile.dataset.photoId);
+      }
+    });
+    tiles.set(doc.photo_id, tile);
+  }
+  tile.dataset.status = doc.status || "processing";
+  tile.style.setProperty("--dominant", doc.dominant_color || "var(--tile-bg)");
+  const sig = signature(doc);
+  if (tile.dataset.signature !== sig) {
+    tile.dataset.signature = sig;
+    fillTile(tile, doc);
+  }
+}
+
+function order() {
+  const sorted = [...photos.values()].sort((a, b) => {
+    const ka = a.created_at || a.updated_at || "";
+    const kb = b.created_at || b.updated_at || "";
+    return ka < kb ? 1 : ka > kb ? -1 : a.photo_id < b.photo_id ? -1 : 1;
+  });
+  let cursor = grid.firstElementChild;
+  for (const doc of sorted) {
+    const tile = tiles.get(doc.photo_id);
+    if (tile === cursor) cursor = cursor.nextElementSibling;
+    else grid.insertBefore(tile, cursor);
+  }
+  updateCounts();
+}
+
+function updateCounts() {
+  const counts = { all: photos.size, ready: 0, processing: 0, failed: 0 };
+  for (const doc of photos.values()) {
+    const status = doc.status in counts ? doc.status : "processing";
+    counts[status]++;
+  }
+  for (const [key, value] of Object.entries(counts)) {
+    document.querySelector(`[data-count="${key}"]`).textContent = String(value);
+  }
+  empty.hidden = photos.size > 0;
+  document.title = `Gallery (${photos.size})`;
+}
+
+function upsert(doc) {
+  photos.set(doc.photo_id, doc);
+  upsertTile(doc);
+  if (dialog.open && dialog.dataset.photoId === doc.photo_id) openDetails(doc.photo_id);
+}
+
+function remove(photoId) {
+  photos.delete(photoId);
+  tiles.get(photoId)?.remove();
+  tiles.delete(photoId);
+  if (dialog.open && dialog.dataset.photoId === photoId) dialog.close();
+}
+
+function replaceAll(list) {
+  const keep = new Set(list.map((doc) => doc.photo_id));
+  for (const photoId of [...photos.keys()]) if (!keep.has(photoId)) remove(photoId);
+  for (const doc of list) upsert(doc);
+  order();
+  document.body.dataset.loaded = "true";
+}
+
+// ------------------------------------------------------------------ details
+
+function fact(dl, label, value) {
+  if (value === undefined || value === null || value === "") return;
+  dl.append(el("dt", { text: label }), el("dd", { text: String(value) }));
+}
+
+function openDetails(photoId) {
+  const doc = photos.get(photoId);
+  if (!doc) return;
+  dialog.dataset.photoId = photoId;
+  dialog.dataset.status = doc.status || "";
+  const media = dialog.querySelector(".details-media");
+  media.replaceChildren();
+  media.classList.remove("loaded");
+  media.style.setProperty("--dominant", doc.dominant_color || "var(--tile-bg)");
+  media.style.aspectRatio = doc.width && doc.height ? `${doc.width} / ${doc.height}` : "";
+  if (doc.status === "ready") {
+    const placeholder = placeholderURL(doc);
+    if (placeholder) media.append(el("img", { class: "placeholder", src: placeholder, alt: "", "aria-hidden": "true" }));
+    const { node, img } = picture(doc, DETAIL_SIZES, "photo", true);
+    img.addEventListener("load", () => media.classList.add("loaded"));
+    media.append(node);
+  } else if (doc.status === "failed") {
+    media.append(el("div", { class: "state failed" }, el("strong", { text: doc.error?.code || "failed" })));
+  }
+  dialog.querySelector("#details-title").textContent = doc.source?.name || photoId;
+  const dl = dialog.querySelector(".facts");
+  dl.replaceChildren();
+  fact(dl, "status", doc.status);
+  if (doc.error) fact(dl, "error", `${doc.error.code}: ${doc.error.reason}`);
+  if (doc.last_error) fact(dl, "last error", `${doc.last_error.code}: ${doc.last_error.reason}`);
+  if (doc.width) fact(dl, "dimensions", `${doc.width} × ${doc.height} px`);
+  fact(dl, "format", doc.format ? `${doc.format}${doc.has_alpha ? " (alpha)" : ""}` : null);
+  const exif = doc.exif || {};
+  fact(dl, "taken", exif.taken_at ? exif.taken_at.replace("T", " ") : null); // as recorded, offset included
+  fact(dl, "camera", [exif.camera_make, exif.camera_model].filter(Boolean).join(" "));
+  fact(dl, "lens", exif.lens_model);
+  if (exif.gps) fact(dl, "GPS", `${exif.gps.lat.toFixed(5)}, ${exif.gps.lng.toFixed(5)}`);
+  fact(dl, "dominant colour", doc.dominant_color);
+  fact(dl, "original", doc.source ? `${bytes(doc.source.bytes)}, ${doc.source.content_type || "?"}` : null);
+  fact(dl, "object", doc.source ? `gs://${doc.source.bucket}/${doc.source.name}` : null);
+  fact(dl, "generation", doc.source?.generation);
+  const renditions = doc.renditions || [];
+  if (renditions.length) {
+    const widths = [...new Set(renditions.map((r) => r.width))].join(", ");
+    const formats = [...new Set(renditions.map((r) => r.format))].join(", ");
+    const total = renditions.reduce((sum, r) => sum + (r.bytes || 0), 0);
+    fact(dl, "renditions", `${renditions.length} (${formats}; ${widths} px; ${bytes(total)})`);
+  }
+  if (doc.timings) fact(dl, "render / total", `${doc.timings.render_ms} ms / ${doc.timings.total_ms} ms`);
+  fact(dl, "attempts", doc.attempts);
+  fact(dl, "registered", when(doc.created_at));
+  fact(dl, "updated", when(doc.updated_at));
+  fact(dl, "photo id", doc.photo_id);
+  if (!dialog.open) dialog.showModal();
+}
+
+dialog.addEventListener("click", (event) => {
+  if (event.target === dialog) dialog.close(); // click on the backdrop
+});
+
+// ------------------------------------------------------------------ filters
+
+for (const button of document.querySelectorAll("[data-filter]")) {
+  button.addEventListener("click", () => {
+    grid.dataset.filter = button.dataset.filter;
+    for (const other of document.querySelectorAll("[data-filter]")) {
+      other.setAttribute("aria-pressed", String(other === button));
+    }
+  });
+}
+grid.dataset.filter = "all";
+
+// ------------------------------------------------------------------ live updates
+
+function setConnection(state, text) {
+  connection.dataset.state = state;
+  connection.textContent = text;
+}
+
+async function poll() {
+  try {
+    const response = await fetch("/api/photos?limit=2000", { cache: "no-store" });
+    const body = await response.json();
+    replaceAll(body.photos);
+    setConnection("live", "polling");
+  } catch (error) {
+    setConnection("down", "server unreachable");
+  }
+  setTimeout(poll, 2000);
+}
+
+function listen() {
+  const events = new EventSource("/api/events");
+  events.addEventListener("open", () => setConnection("live", "live"));
+  events.addEventListener("error", () => setConnection("down", "reconnecting…"));
+  events.addEventListener("snapshot", (event) => replaceAll(JSON.parse(event.data).photos));
+  events.addEventListener("upsert", (event) => {
+    upsert(JSON.parse(event.data));
+    order();
+  });
+  events.addEventListener("remove", (event) => {
+    remove(JSON.parse(event.data).photo_id);
+    updateCounts();
+  });
+}
+
+if ("EventSource" in window) listen();
+else poll();

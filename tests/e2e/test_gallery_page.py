@@ -1,0 +1,180 @@
+"""The gallery page in real headless Chromium (Debian's /usr/bin/chromium driven by Playwright), on the real stack.
+
+Upload → the tile appears with an ``<img srcset>`` listing every rendition and the browser loads one; a broken
+upload shows as failed with its reason; delete → the tile goes; all without a reload and without any request
+leaving 127.0.0.1. The screenshot lands in ``test-artifacts/gallery.png``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import firestore
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+
+from gallery_devstack.processes import REPO_ROOT
+from gallery_devstack.stack import DevStack
+from tests.e2e.conftest import Harness
+from tests.paths import ORIENTATION, SAMPLES
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT = REPO_ROOT / "test-artifacts" / "gallery.png"
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def site(devstack_factory: Callable[..., DevStack]) -> Iterator[Harness]:
+    stack = devstack_factory(start_gallery=True, max_delivery_attempts=5)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FIRESTORE_EMULATOR_HOST", stack.firestore_emulator_host)
+    db = firestore.Client(project=stack.config.project, credentials=AnonymousCredentials())
+    try:
+        yield Harness(stack=stack, storage=stack.storage_client(), db=db)
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)", pytrace=False)
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def _srcset_urls(srcset: str) -> set[str]:
+    return {part.strip().split()[0] for part in srcset.split(",") if part.strip()}
+
+
+def _tile(photo: str) -> str:
+    return f'.tile[data-photo-id="{photo}"]'
+
+
+def test_photos_appear_fail_and_disappear_live(site: Harness, browser: Browser) -> None:
+    page: Page = browser.new_page(viewport={"width": 1200, "height": 820})
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    foreign: list[str] = []
+    loaded: dict[str, int] = {}
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("response", lambda response: loaded.__setitem__(response.url, response.status))
+
+    def local_only(route: Route) -> None:
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith("data:") or host == "127.0.0.1":
+            route.continue_()
+        else:
+            foreign.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", local_only)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.goto(site.stack.gallery_url)
+    page.wait_for_selector("body[data-loaded=true]")
+    page.evaluate("window.__sameDocument = true")  # gone if anything reloads the page
+    assert page.is_visible("#empty")
+
+    # 1. a photo with EXIF appears, with every rendition in its srcset, and the browser loads one
+    name = "page/gps_DSCN0010.jpg"
+    site.upload(name, (SAMPLES / "gps_DSCN0010.jpg").read_bytes())
+    doc = site.wait_doc(name, lambda d: d is not None and d["status"] == "ready")
+    assert doc is not None
+    tile = _tile(doc["photo_id"])
+    page.wait_for_selector(f"{tile}[data-status=ready].loaded img.photo")
+    img = page.locator(f"{tile} img.photo")
+    srcset = img.get_attribute("srcset") or ""
+    assert _srcset_urls(srcset) == {r["url"] for r in doc["renditions"]}
+    assert img.get_attribute("src") == doc["src"]
+    assert img.get_attribute("sizes")
+    natural_width, current = img.evaluate("el => [el.naturalWidth, el.currentSrc]")
+    assert natural_width > 0
+    assert current in {r["url"] for r in doc["renditions"]}
+    assert loaded.get(current) == 200  # fetched from the renditions bucket (fake-gcs-server)
+    placeholder = page.locator(f"{tile} img.placeholder").get_attribute("src") or ""
+    assert placeholder.startswith("data:image/png;base64,")  # decoded ThumbHash, shown until the photo loads
+    background = page.locator(tile).evaluate("el => getComputedStyle(el).backgroundColor")
+    r, g, b = (int(v, 16) for v in re.findall("..", doc["dominant_color"].lstrip("#")))
+    assert background == f"rgb({r}, {g}, {b})"
+
+    # 2. more photos, and a broken upload that shows as failed with its reason
+    for extra in ("landscape_3.jpg", "portrait_5.jpg"):
+        site.upload(f"page/{extra}", (ORIENTATION / extra).read_bytes())
+    site.upload("page/alpha.png", (SAMPLES / "alpha.png").read_bytes(), content_type="image/png")
+    site.upload("page/broken.jpg", b"this is not a photo at all")
+    broken = site.wait_doc("page/broken.jpg", lambda d: d is not None and d["status"] == "failed")
+    assert broken is not None
+    failed_tile = _tile(broken["photo_id"])
+    page.wait_for_selector(f"{failed_tile}[data-status=failed]")
+    assert page.inner_text(f"{failed_tile} .error-code") == broken["error"]["code"]
+    assert page.inner_text(f"{failed_tile} .error-reason") == broken["error"]["reason"]
+    for extra in ("landscape_3.jpg", "portrait_5.jpg", "alpha.png"):
+        ready = site.wait_doc(f"page/{extra}", lambda d: d is not None and d["status"] == "ready")
+        assert ready is not None
+        page.wait_for_selector(f"{_tile(ready['photo_id'])}.loaded")
+    assert page.inner_text('[data-count="failed"]') == "1"
+    assert page.inner_text('[data-count="all"]') == "5"
+
+    # 3. dimensions and the EXIF subset on click
+    page.click(tile)
+    page.wait_for_selector("dialog#details[open]")
+    facts = page.inner_text("dialog#details .facts")
+    assert f"{doc['width']} \u00d7 {doc['height']} px" in facts
+    assert doc["exif"]["camera_model"] and doc["exif"]["camera_model"] in facts
+    assert doc["exif"]["camera_make"] in facts
+    page.wait_for_selector("dialog#details .details-media.loaded img.photo")
+    page.screenshot(path=str(SCREENSHOT.with_name("gallery-details.png")))
+    page.keyboard.press("Escape")
+    page.wait_for_selector("dialog#details[open]", state="detached")
+
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # 4. delete → the tile goes, without a reload
+    site.uploads.blob(name).delete()
+    site.wait_doc(name, lambda d: d is None)
+    page.wait_for_selector(tile, state="detached")
+    assert page.inner_text('[data-count="all"]') == "4"
+    assert page.evaluate("window.__sameDocument") is True
+
+    assert foreign == [], "the page must not reach outside 127.0.0.1"
+    assert [e for e in errors if "favicon" not in e] == []
+    page.close()
+
+
+def test_api_lists_photos_newest_first(site: Harness, browser: Browser) -> None:
+    page = browser.new_page()
+    try:
+        site.upload("api/first.jpg", (ORIENTATION / "landscape_1.jpg").read_bytes())
+        site.wait_doc("api/first.jpg", lambda d: d is not None and d["status"] == "ready")
+        site.upload("api/second.jpg", (ORIENTATION / "landscape_2.jpg").read_bytes())
+        site.wait_doc("api/second.jpg", lambda d: d is not None and d["status"] == "ready")
+        response = page.request.get(f"{site.stack.gallery_url}api/photos")
+        assert response.ok
+        body: dict[str, Any] = response.json()
+        names = [p["source"]["name"] for p in body["photos"]]
+        assert names.index("api/second.jpg") < names.index("api/first.jpg")
+        created = [p["created_at"] for p in body["photos"]]
+        assert created == sorted(created, reverse=True)
+        missing = page.request.get(f"{site.stack.gallery_url}api/photos/nope")
+        assert missing.status == 404
+    finally:
+        page.close()

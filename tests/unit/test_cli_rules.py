@@ -1,0 +1,131 @@
+"""Pure parts of the `gallery backfill` and `gallery import` commands."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from gallery.cli.backfill import RateLimiter, finalize_notification, topic_path
+from gallery.cli.base import unreachable_emulators
+from gallery.cli.s3import import Existing, decide, destination_name, gcs_md5, parse_s3_url, s3_md5
+from gallery.cli.status import Pending, WaitResult, classify, is_settled
+from gallery.events import parse_message
+from gallery.model import EventKind
+
+NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
+SPEC = "v1-abc"
+
+
+def _doc(generation: int, status: str = "ready", spec: str = SPEC, age: float = 0.0) -> dict[str, Any]:
+    return {
+        "source": {"generation": generation},
+        "status": status,
+        "spec_version": spec,
+        "updated_at": NOW - timedelta(seconds=age),
+    }
+
+
+@pytest.mark.parametrize(
+    ("doc", "state"),
+    [
+        (None, "unregistered"),
+        (_doc(5), "done"),
+        (_doc(5, "failed"), "done"),
+        (_doc(5, spec="v0-old"), "spec_outdated"),
+        (_doc(5, "failed", spec="v0-old"), "spec_outdated"),
+        (_doc(4), "older_generation"),
+        (_doc(6), "newer"),
+        (_doc(5, "processing", age=10), "in_progress"),
+        (_doc(5, "processing", age=3600), "stuck"),
+        ({"status": "ready"}, "older_generation"),
+    ],
+)
+def test_classify(doc: dict[str, Any] | None, state: str) -> None:
+    assert classify(doc, 5, SPEC, now=NOW, stale_after_seconds=600) == state
+
+
+def test_settled_means_done_or_superseded() -> None:
+    assert is_settled(_doc(5), 5, SPEC)
+    assert is_settled(_doc(6, "processing"), 5, SPEC)
+    assert not is_settled(_doc(5, "processing"), 5, SPEC)
+    assert not is_settled(None, 5, SPEC)
+
+
+def test_finalize_notification_is_what_the_function_parses() -> None:
+    resource = {
+        "kind": "storage#object",
+        "bucket": "gallery-uploads",
+        "name": "holiday/beach.jpg",
+        "generation": "1712345678901234",
+        "contentType": "image/jpeg",
+        "size": "12345",
+        "updated": "2025-01-01T12:00:00.123Z",
+    }
+    data, attributes = finalize_notification(resource)
+    assert attributes == {
+        "eventType": "OBJECT_FINALIZE",
+        "bucketId": "gallery-uploads",
+        "objectId": "holiday/beach.jpg",
+        "objectGeneration": "1712345678901234",
+        "payloadFormat": "JSON_API_V1",
+        "eventTime": "2025-01-01T12:00:00.123Z",
+    }
+    event = parse_message({"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": "1"})
+    assert event.kind is EventKind.FINALIZE
+    assert (event.bucket, event.name, event.generation) == ("gallery-uploads", "holiday/beach.jpg", 1712345678901234)
+    assert (event.content_type, event.size) == ("image/jpeg", 12345)
+
+
+def test_rate_limiter_paces_without_bursts() -> None:
+    now = [100.0]
+    limiter = RateLimiter(4, clock=lambda: now[0])
+    assert [limiter.delay() for _ in range(4)] == pytest.approx([0.0, 0.25, 0.5, 0.75])
+    now[0] += 10  # idle time is not banked into a burst
+    assert limiter.delay() == 0.0
+    assert limiter.delay() == pytest.approx(0.25)
+    assert RateLimiter(0).delay() == 0.0
+
+
+def test_topic_path() -> None:
+    assert topic_path("uploads", "p") == "projects/p/topics/uploads"
+    assert topic_path("projects/q/topics/t", "p") == "projects/q/topics/t"
+
+
+def test_s3_names_and_skip_rules() -> None:
+    assert parse_s3_url("s3://bucket/a/b/") == ("bucket", "a/b/")
+    assert parse_s3_url("s3://bucket") == ("bucket", "")
+    assert destination_name("2024/trip/a.jpg", "2024/trip/", "imported/") == "imported/a.jpg"
+    assert destination_name("2024/trip/a.jpg", "2024/tr", "") == "trip/a.jpg"
+    assert destination_name("a.jpg", "", "x/") == "x/a.jpg"
+
+    md5 = hashlib.md5(b"photo").hexdigest()
+    gcs = base64.b64encode(bytes.fromhex(md5)).decode()
+    assert s3_md5(f'"{md5}"') == md5
+    assert s3_md5('"0123456789abcdef0123456789abcdef-3"') is None  # multipart ETag is no MD5
+    assert gcs_md5(gcs) == md5
+    same = Existing(size=5, md5=md5, generation=7)
+    assert decide(5, f'"{md5}"', None) == "copy"
+    assert decide(5, f'"{md5}"', same) == "skip"
+    assert decide(6, f'"{md5}"', same) == "replace"
+    assert decide(5, '"' + "0" * 32 + '"', same) == "replace"
+    assert decide(5, '"abc-2"', same) == "skip"  # not comparable: size decides
+
+
+def test_unreachable_emulators(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1")
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:1")
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    assert unreachable_emulators(["storage", "firestore", "pubsub"], timeout=0.2) == [
+        "STORAGE_EMULATOR_HOST=http://127.0.0.1:1",
+        "FIRESTORE_EMULATOR_HOST=127.0.0.1:1",
+    ]
+
+
+def test_wait_hint_names_a_spec_mismatch() -> None:
+    assert WaitResult().hint(SPEC) is None
+    hint = WaitResult(pending=[Pending("p", 1, "a.jpg")], other_spec={"v1-other": 1}).hint(SPEC)
+    assert hint is not None and "v1-other (1)" in hint and SPEC in hint

@@ -1,0 +1,79 @@
+"""The gallery page's feed (diffing full Firestore snapshots into events) and its HTTP API, without Firestore."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from gallery.web.feed import PhotoFeed, jsonable
+from gallery.web.server import create_app, sse
+
+WHEN = datetime(2025, 1, 1, 12, tzinfo=UTC)
+
+
+def test_feed_diffs_snapshots_into_upserts_and_removes() -> None:
+    feed = PhotoFeed(db=None, collection="photos")
+    sub, start = feed.subscribe()
+    assert start == []
+    events = feed.apply({"a": {"status": "processing", "created_at": WHEN}, "b": {"status": "ready"}})
+    assert sorted((kind, doc["photo_id"]) for kind, doc in events) == [("upsert", "a"), ("upsert", "b")]
+    assert {doc["photo_id"]: doc.get("created_at") for _, doc in events} == {
+        "a": "2025-01-01T12:00:00+00:00",
+        "b": None,
+    }
+
+    events = feed.apply({"a": {"status": "ready", "created_at": WHEN}, "b": {"status": "ready"}})
+    assert [(kind, doc["photo_id"], doc["status"]) for kind, doc in events] == [("upsert", "a", "ready")]
+    events = feed.apply({"a": {"status": "ready", "created_at": WHEN}})
+    assert events == [("remove", {"photo_id": "b"})]
+
+    seen = []
+    while (event := sub.get(timeout=0)) is not None:
+        seen.append((event[0], event[1]["photo_id"]))
+    assert seen.count(("upsert", "a")) == 2 and seen[-1] == ("remove", "b")
+    late, state = feed.subscribe()
+    assert [doc["photo_id"] for doc in state] == ["a"]
+    sub.close()
+    late.close()
+    assert feed.subscriber_count == 0
+
+
+def test_jsonable_converts_timestamps_and_nested_values() -> None:
+    class Geo:
+        latitude, longitude = 1.5, 2.5
+
+    assert jsonable({"t": WHEN, "l": [WHEN], "g": Geo()}) == {
+        "t": "2025-01-01T12:00:00+00:00",
+        "l": ["2025-01-01T12:00:00+00:00"],
+        "g": {"lat": 1.5, "lng": 2.5},
+    }
+
+
+def test_sse_format() -> None:
+    assert sse("remove", {"photo_id": "x"}) == 'event: remove\ndata: {"photo_id":"x"}\n\n'
+
+
+def test_page_and_event_stream() -> None:
+    feed = PhotoFeed(db=None, collection="photos")
+    feed.apply({"a": {"status": "failed", "error": {"code": "corrupt_image", "reason": "truncated"}}})
+    app = create_app(db=None, collection="photos", feed=feed, keepalive_seconds=0.01)
+    client = app.test_client()
+    page = client.get("/")
+    assert page.status_code == 200 and b'src="/static/app.js"' in page.data
+    for asset in ("app.js", "thumbhash.js", "style.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+    assert client.get("/healthz").status_code == 503  # no listener snapshot yet
+
+    response = client.get("/api/events", buffered=False)
+    assert response.mimetype == "text/event-stream"
+    chunks = response.response  # the streaming generator
+    assert next(chunks) == b"retry: 1000\n\n"
+    first: Any = next(chunks).decode()
+    assert first.startswith("event: snapshot\n")
+    assert json.loads(first.split("data: ", 1)[1])["photos"][0]["error"]["code"] == "corrupt_image"
+    assert next(chunks) == b": keep-alive\n\n"
+    feed.apply({})
+    assert next(chunks) == b'event: remove\ndata: {"photo_id":"a"}\n\n'
+    response.close()
+    assert feed.subscriber_count == 0
