@@ -19,7 +19,7 @@ from gallery.calibrate import (
     full_size,
 )
 from gallery.cli.base import JsonOption, app, err, out
-from gallery.model import RenditionSpec
+from gallery.service import ServiceConfig
 from gallery.settings import Settings
 
 DEFAULT_GLOB = "samples/large/*.jpg"
@@ -50,13 +50,7 @@ def calibrate_command(
         err.print(f"[red]no photos given and none match {DEFAULT_GLOB}[/red]")
         raise typer.Exit(2)
     settings = Settings()
-    spec = RenditionSpec(
-        widths=settings.rendition_widths,
-        formats=settings.rendition_formats,
-        quality=settings.rendition_quality,
-        webp_effort=settings.webp_effort,
-        avif_effort=settings.avif_effort,
-    )
+    spec = ServiceConfig.from_settings(settings).spec  # exactly the function's rendition spec
     if full:
         spec = full_size(spec)
     if not as_json:
