@@ -490,9 +490,9 @@ def markdown(results: Result) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from gallery.calibrate import calibrate
     from gallery.model import RenditionSpec
     from gallery.settings import Settings
+    from gallery_cli.measure import calibrate
 
     defaults = Settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

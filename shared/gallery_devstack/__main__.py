@@ -12,7 +12,7 @@ function   --function-port / DEVSTACK_FUNCTION_PORT  8081
 gallery    --gallery-port / DEVSTACK_GALLERY_PORT    8080
 =========  ==========================  =======
 
-The gallery page (``python -m gallery.web``) is served at http://127.0.0.1:8080 unless ``--no-gallery``.
+The gallery page (``python -m gallery_web``) is served at http://127.0.0.1:8080 unless ``--no-gallery``.
 The client environment (``GALLERY_URL`` included) is written to ``.devstack.env`` at the repository root
 and the logs go to ``.devstack/logs/``.
 """

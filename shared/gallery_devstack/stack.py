@@ -1,5 +1,5 @@
 """The whole local stack in one object: Pub/Sub emulator, fake-gcs-server, Firestore emulator, the function,
-and (with ``start_gallery=True``) the gallery page (``python -m gallery.web``).
+and (with ``start_gallery=True``) the gallery page (``python -m gallery_web``).
 
     with DevStack(DevStackConfig(log_dir=tmp)) as stack:
         env = stack.env()   # GOOGLE_CLOUD_PROJECT, STORAGE_EMULATOR_HOST, ... for clients
@@ -86,7 +86,7 @@ class DevStackConfig:
     function_env: dict[str, str] = field(default_factory=dict)
     start_function: bool = True
     start_gallery: bool = False
-    """Serve the gallery page (``python -m gallery.web``) on ``gallery_port``; `make run` turns it on."""
+    """Serve the gallery page (``python -m gallery_web``) on ``gallery_port``; `make run` turns it on."""
     create_push_subscription: bool = True
     pubsub_in_process: bool = False
     """Run the Pub/Sub emulator as a thread of this process instead of a subprocess."""
@@ -352,7 +352,7 @@ class DevStack:
         shared = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [shared, env.get("PYTHONPATH")]))
         env.setdefault("PYTHONUNBUFFERED", "1")
-        argv = [sys.executable, "-m", "gallery.web", "--host", LOCALHOST, "--port", str(self.gallery_port)]
+        argv = [sys.executable, "-m", "gallery_web", "--host", LOCALHOST, "--port", str(self.gallery_port)]
         argv += ["--env-file", os.devnull]  # everything comes from env; never pick up a stray .devstack.env
         return ManagedProcess(
             "gallery-web",

@@ -147,7 +147,7 @@ def test_the_photo_is_decoded_once_for_all_widths(monkeypatch: pytest.MonkeyPatc
 
 
 def test_calibrate_concurrency_is_the_terraform_formula() -> None:
-    from gallery.calibrate import capacity_table, concurrency, fit_line
+    from gallery_cli.measure import capacity_table, concurrency, fit_line
 
     assert concurrency(2048, 1, 80) == 2  # CPU cap: 2 x vCPU
     assert concurrency(1024, 4, 120) == 6  # memory cap: floor((1024 - 200) / 120)

@@ -12,7 +12,7 @@ import pyvips
 import thumbhash
 
 from gallery.engine.placeholder import placeholder_and_colour
-from gallery.web.server import STATIC_DIR
+from gallery_web.server import STATIC_DIR
 from tests.paths import ORIENTATION, SAMPLES
 
 DECODE = """

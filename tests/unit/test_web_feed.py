@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from gallery.web.feed import PhotoFeed, jsonable
-from gallery.web.server import create_app, sse
+from gallery_web.feed import PhotoFeed, jsonable
+from gallery_web.server import create_app, sse
 
 WHEN = datetime(2025, 1, 1, 12, tzinfo=UTC)
 

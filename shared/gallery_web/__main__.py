@@ -1,4 +1,4 @@
-"""``python -m gallery.web [--host 127.0.0.1] [--port 8080] [--env-file FILE]``: serve the gallery page.
+"""``python -m gallery_web [--host 127.0.0.1] [--port 8080] [--env-file FILE]``: serve the gallery page.
 
 Reads the same settings as the function and the CLI (``GOOGLE_CLOUD_PROJECT``, ``PHOTOS_COLLECTION``,
 ``FIRESTORE_DATABASE``, and ``FIRESTORE_EMULATOR_HOST`` for the local stack); ``--env-file`` (default: the
@@ -18,16 +18,16 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from gallery.cli.envfile import find_env_file, load_env_file
 from gallery.settings import Settings
-from gallery.web.feed import PhotoFeed
-from gallery.web.server import create_app
+from gallery_cli.envfile import find_env_file, load_env_file
+from gallery_web.feed import PhotoFeed
+from gallery_web.server import create_app
 
-logger = logging.getLogger("gallery.web")
+logger = logging.getLogger("gallery_web")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gallery.web", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gallery_web", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default=os.environ.get("GALLERY_HOST", "127.0.0.1"), help="bind address")
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("GALLERY_PORT") or 8080), help="port (default 8080)"

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gallery.cli.backfill import finalize_notification, topic_path
-from gallery.cli.base import EXIT_FAILED, EnvFileOption, JsonOption, app, err, fail, load_settings, out, preflight
 from gallery.ids import photo_id
 from gallery.settings import Settings
+from gallery_cli.backfill import finalize_notification, topic_path
+from gallery_cli.base import EXIT_FAILED, EnvFileOption, JsonOption, app, err, fail, load_settings, out, preflight
 
 CodeOption = Annotated[str | None, typer.Option("--code", help="Only photos that failed with this error code")]
 

@@ -1,7 +1,7 @@
 """What every `gallery` command shares: the Typer app, the consoles, common options, settings and preflight.
 
 A command module defines its commands on `app` (imported from here) and is imported once by
-`gallery.cli.app`, which is all it takes to register it.
+`gallery_cli.app`, which is all it takes to register it.
 
 Exit codes: 0 done, 1 some items failed, 2 usage, settings or an unreachable stack/cloud, 3 `--wait` timed out.
 """
@@ -27,8 +27,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from gallery.cli.envfile import find_env_file, load_env_file
 from gallery.settings import Settings
+from gallery_cli.envfile import find_env_file, load_env_file
 
 app = typer.Typer(
     no_args_is_help=True,

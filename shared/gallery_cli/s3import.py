@@ -21,7 +21,9 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from gallery.cli.base import (
+from gallery.ids import photo_id
+from gallery.service import ServiceConfig
+from gallery_cli.base import (
     EXIT_FAILED,
     EXIT_TIMEOUT,
     PHOTO_SUFFIXES,
@@ -35,9 +37,7 @@ from gallery.cli.base import (
     preflight,
     progress,
 )
-from gallery.cli.status import Pending, wait_settled
-from gallery.ids import photo_id
-from gallery.service import ServiceConfig
+from gallery_cli.status import Pending, wait_settled
 
 SPOOL_BYTES = 32 * 1024 * 1024
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")

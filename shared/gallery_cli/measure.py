@@ -167,7 +167,7 @@ def measure_once(
             "result": str(result),
         }
         subprocess.run(
-            [sys.executable, "-m", "gallery.calibrate", json.dumps(job)],
+            [sys.executable, "-m", "gallery_cli.measure", json.dumps(job)],
             check=True,
             env={**os.environ, **(env or {})},
         )

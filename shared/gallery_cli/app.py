@@ -12,13 +12,13 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from gallery.cli.base import PHOTO_SUFFIXES, EnvFileOption, JsonOption, app, err, load_settings, out, preflight
-from gallery.cli.base import progress as _base_progress
 from gallery.engine import render as render_photo
 from gallery.errors import GalleryError
 from gallery.ids import photo_id
 from gallery.service import ServiceConfig
 from gallery.settings import Settings
+from gallery_cli.base import PHOTO_SUFFIXES, EnvFileOption, JsonOption, app, err, load_settings, out, preflight
+from gallery_cli.base import progress as _base_progress
 
 __all__ = ["PHOTO_SUFFIXES", "EnvFileOption", "JsonOption", "app", "err", "main", "out"]
 
@@ -179,11 +179,11 @@ def render(
         raise typer.Exit(1)
 
 
-# Command modules define their commands on the shared `app` (gallery.cli.base): one import line registers one.
-from gallery.cli import backfill as _backfill  # noqa: E402, F401
-from gallery.cli import calibrate as _calibrate  # noqa: E402, F401
-from gallery.cli import failures as _failures  # noqa: E402, F401
-from gallery.cli import s3import as _s3import  # noqa: E402, F401
+# Command modules define their commands on the shared `app` (gallery_cli.base): one import line registers one.
+from gallery_cli import backfill as _backfill  # noqa: E402, F401
+from gallery_cli import calibrate as _calibrate  # noqa: E402, F401
+from gallery_cli import failures as _failures  # noqa: E402, F401
+from gallery_cli import s3import as _s3import  # noqa: E402, F401
 
 
 def main() -> None:

@@ -25,7 +25,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gallery.cli.base import (
+from gallery.ids import photo_id
+from gallery.service import ServiceConfig
+from gallery.settings import Settings
+from gallery_cli.base import (
     EXIT_FAILED,
     EXIT_TIMEOUT,
     EnvFileOption,
@@ -38,10 +41,7 @@ from gallery.cli.base import (
     preflight,
     progress,
 )
-from gallery.cli.status import PENDING_STATES, Pending, State, classify, fetch_docs, wait_settled
-from gallery.ids import photo_id
-from gallery.service import ServiceConfig
-from gallery.settings import Settings
+from gallery_cli.status import PENDING_STATES, Pending, State, classify, fetch_docs, wait_settled
 
 SCAN_PAGE = 500
 

@@ -1,5 +1,5 @@
 """The `gallery` command line."""
 
-from gallery.cli.app import app, main
+from gallery_cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -21,9 +21,9 @@ from typing import Any
 from flask import Flask, Response, abort, jsonify, request, send_from_directory
 from google.cloud import firestore
 
-from gallery.web.feed import PhotoFeed, photo_json
+from gallery_web.feed import PhotoFeed, photo_json
 
-STATIC_DIR = Path(str(resources.files("gallery.web") / "static"))
+STATIC_DIR = Path(str(resources.files("gallery_web") / "static"))
 KEEPALIVE_SECONDS = 15.0
 MAX_LIMIT = 2000
 

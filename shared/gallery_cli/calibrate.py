@@ -9,7 +9,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gallery.calibrate import (
+from gallery.service import ServiceConfig
+from gallery.settings import Settings
+from gallery_cli.base import JsonOption, app, err, out
+from gallery_cli.measure import (
     INSTANCE_BASELINE_MIB,
     TASKS_PER_VCPU,
     Calibration,
@@ -18,9 +21,6 @@ from gallery.calibrate import (
     capacity_table,
     full_size,
 )
-from gallery.cli.base import JsonOption, app, err, out
-from gallery.service import ServiceConfig
-from gallery.settings import Settings
 
 DEFAULT_GLOB = "samples/large/*.jpg"
 

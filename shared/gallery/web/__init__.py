@@ -1,1 +1,0 @@
-"""The local gallery page: a small Flask server over Firestore and a static page (``python -m gallery.web``)."""
