@@ -50,6 +50,8 @@ resource "google_cloudfunctions2_function" "thumbnailer" {
   depends_on = [
     google_project_service.apis,
     google_project_iam_member.build,
+    google_project_iam_member.build_reads_staged_source,
+    google_storage_bucket_iam_member.build_reads_source,
     google_storage_bucket_iam_member.function_reads_uploads,
     google_storage_bucket_iam_member.function_writes_renditions,
     google_project_iam_member.function_firestore,

@@ -10,8 +10,11 @@
 #   function SA                 roles/storage.objectViewer                   uploads bucket           (below)
 #   function SA                 roles/storage.objectAdmin                    renditions bucket        (below)
 #   function SA                 roles/datastore.user                         project                  (below)
-#   build SA (if created)       logging.logWriter, artifactregistry.writer,  project                  (below)
-#                               storage.objectAdmin (Google's documented set for a custom build account)
+#   build SA (if created)       roles/logging.logWriter                      project                  (below)
+#   build SA (if created)       roles/artifactregistry.writer                project                  (below)
+#   build SA (if created)       roles/storage.objectViewer                   function source bucket   (below)
+#   build SA (if created)       roles/storage.objectViewer                   the platform's staged    (below)
+#                                                                            source bucket only (IAM condition)
 
 resource "google_service_account" "function" {
   project      = var.project_id
@@ -62,10 +65,13 @@ resource "google_service_account_iam_member" "pubsub_mints_invoker_tokens" {
 }
 
 # Cloud Build builds the function's container from the source zip. Since 2024 new projects no longer give the
-# default build account these permissions, so a dedicated account gets the roles Google documents for a custom
-# build account: write build logs, push the image to Artifact Registry (the gcf-artifacts repository the
-# platform creates), and read the source the platform stages in its own gcf-v2-sources-* bucket. Those buckets
-# and the repository are created by Google, so the grants cannot be narrowed to them here.
+# default build account these permissions, so a dedicated account gets what the build does, and no more: write
+# build logs, push the image to Artifact Registry (the gcf-artifacts repository the platform creates, hence
+# project-level), and read the source. Google's page for a custom build account lists project-wide
+# storage.objectAdmin; the build only reads objects, and only two buckets: the source zip in this module's
+# bucket, and the copy the platform stages in its own gcf-v2-sources-PROJECT_NUMBER-REGION bucket before the
+# build (build errors name that bucket). The platform creates that bucket, so it cannot carry a bucket-level
+# grant before the first build; a project-level grant with an IAM condition on the bucket's name does the same.
 resource "google_service_account" "build" {
   count = var.build_service_account == "" ? 1 : 0
 
@@ -81,10 +87,35 @@ resource "google_project_iam_member" "build" {
   for_each = var.build_service_account == "" ? toset([
     "roles/logging.logWriter",
     "roles/artifactregistry.writer",
-    "roles/storage.objectAdmin",
   ]) : toset([])
 
   project = var.project_id
   role    = each.value
   member  = "serviceAccount:${google_service_account.build[0].email}"
+}
+
+resource "google_storage_bucket_iam_member" "build_reads_source" {
+  count = var.build_service_account == "" ? 1 : 0
+
+  bucket = google_storage_bucket.function_source.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.build[0].email}"
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+resource "google_project_iam_member" "build_reads_staged_source" {
+  count = var.build_service_account == "" ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = "serviceAccount:${google_service_account.build[0].email}"
+
+  condition {
+    title       = "staged-function-source-only"
+    description = "Only the bucket the platform stages function sources in for this region."
+    expression  = "resource.name == \"projects/_/buckets/${local.staged_source_bucket_name}\" || resource.name.startsWith(\"projects/_/buckets/${local.staged_source_bucket_name}/\")"
+  }
 }

@@ -18,7 +18,9 @@ locals {
   uploads_bucket_name    = var.uploads_bucket_name != "" ? var.uploads_bucket_name : "${var.project_id}-${var.name_prefix}-uploads"
   renditions_bucket_name = var.renditions_bucket_name != "" ? var.renditions_bucket_name : "${var.project_id}-${var.name_prefix}-renditions"
   source_bucket_name     = "${var.project_id}-${var.name_prefix}-fn-source"
-  bucket_location        = var.bucket_location != "" ? var.bucket_location : var.region
+  # Where Cloud Run functions copies the source zip before Cloud Build fetches it (created by the platform).
+  staged_source_bucket_name = "gcf-v2-sources-${data.google_project.this.number}-${var.region}"
+  bucket_location           = var.bucket_location != "" ? var.bucket_location : var.region
 
   function_name = "${var.name_prefix}-thumbnailer"
 

@@ -33,6 +33,7 @@ resource "google_storage_bucket" "uploads" {
 resource "google_storage_bucket" "renditions" {
   # checkov:skip=CKV_GCP_62: Usage/access logs are a legacy feature that needs a separate log bucket; use Cloud Audit Logs (Data Access) or the CDN's logs.
   # checkov:skip=CKV_GCP_114: Public access prevention is "enforced" unless var.public_renditions is true, when the bucket must be readable by allUsers (see the conditional IAM member below).
+  # checkov:skip=CKV_GCP_78: Not versioned on purpose: renditions are derived data (re-rendered from the upload at any time), and a noncurrent version of a deregistered photo's rendition would stay fetchable by generation after the photo is deleted.
   project  = var.project_id
   name     = local.renditions_bucket_name
   location = local.bucket_location
@@ -42,15 +43,16 @@ resource "google_storage_bucket" "renditions" {
   uniform_bucket_level_access = true
   public_access_prevention    = var.public_renditions ? "inherited" : "enforced"
 
-  # Renditions are immutable per source generation; an overwrite only happens on a re-render, and a
-  # deregistration deletes them. Versioning keeps those for a few days, then lifecycle drops them.
+  # A deleted or overwritten rendition must be gone, not kept as a noncurrent version: deregistering a photo
+  # takes its renditions offline at once. Renditions can always be rebuilt from the upload (gallery backfill).
   versioning {
-    enabled = true
+    enabled = false
   }
 
+  # Noncurrent versions left over from a bucket that was versioned before are deleted as soon as lifecycle runs.
   lifecycle_rule {
     condition {
-      days_since_noncurrent_time = var.noncurrent_version_retention_days
+      days_since_noncurrent_time = 0
       with_state                 = "ARCHIVED"
     }
     action {
@@ -72,12 +74,15 @@ resource "google_storage_bucket" "renditions" {
 }
 
 # Public read of the renditions, only when asked for. Nothing else in this module grants allUsers.
+# roles/storage.legacyObjectReader holds storage.objects.get only: anyone can fetch a rendition by its URL, but
+# nobody can list the bucket (roles/storage.objectViewer would add storage.objects.list, and with it every photo
+# id in the gallery). A legacy role, so it can only be granted on a bucket, which is all this needs.
 resource "google_storage_bucket_iam_member" "renditions_public_read" {
-  # checkov:skip=CKV_GCP_28: Public read of the renditions bucket is the opt-in purpose of var.public_renditions (default false, count 0); the uploads bucket is never public.
+  # checkov:skip=CKV_GCP_28: Public object read (no listing) of the renditions bucket is the opt-in purpose of var.public_renditions (default false, count 0); the uploads bucket is never public.
   count = var.public_renditions ? 1 : 0
 
   bucket = google_storage_bucket.renditions.name
-  role   = "roles/storage.objectViewer"
+  role   = "roles/storage.legacyObjectReader"
   member = "allUsers"
 }
 

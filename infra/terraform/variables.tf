@@ -86,7 +86,7 @@ variable "force_destroy_buckets" {
 
 variable "noncurrent_version_retention_days" {
   type        = number
-  description = "Days a noncurrent (overwritten or deleted) object version is kept in the versioned buckets (renditions, function source) before lifecycle deletes it."
+  description = "Days a noncurrent (overwritten or deleted) object version is kept in the versioned function source bucket before lifecycle deletes it. The renditions bucket is not versioned."
   default     = 7
 
   validation {
@@ -108,7 +108,7 @@ variable "uploads_soft_delete_retention_days" {
 
 variable "public_renditions" {
   type        = bool
-  description = "Grant allUsers read access (roles/storage.objectViewer) on the renditions bucket so browsers can load them directly. Off by default: nothing is public unless this is true."
+  description = "Let anyone fetch a rendition by its URL (allUsers gets roles/storage.legacyObjectReader on the renditions bucket: object read, no listing) so browsers can load them directly. Off by default: nothing is public unless this is true."
   default     = false
 }
 

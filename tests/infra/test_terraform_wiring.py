@@ -420,6 +420,30 @@ def test_no_primitive_roles_anywhere() -> None:
     assert build_roles and not set(build_roles) & PRIMITIVE_ROLES
 
 
+def _grants_to_build_account() -> dict[str, dict[str, Any]]:
+    member = "serviceAccount:${google_service_account.build[0].email}"
+    return {address: body for address, body in resources().items() if body.get("member") == member}
+
+
+def test_build_account_reads_only_the_function_source_and_the_platforms_staged_copy() -> None:
+    grants = _grants_to_build_account()
+    project_roles = set(re.findall(r"roles/[\w.]+", str(grants.pop("google_project_iam_member.build")["for_each"])))
+    # No storage role on the whole project: that would let the build read every upload of the gallery.
+    assert project_roles == {"roles/logging.logWriter", "roles/artifactregistry.writer"}
+    source = grants.pop("google_storage_bucket_iam_member.build_reads_source")
+    assert unwrap(source["bucket"]) == "google_storage_bucket.function_source.name"
+    assert source["role"] == "roles/storage.objectViewer"
+    staged = grants.pop("google_project_iam_member.build_reads_staged_source")
+    assert staged["role"] == "roles/storage.objectViewer"
+    expression = block(staged, "condition")["expression"]
+    bucket = "projects/_/buckets/${local.staged_source_bucket_name}"
+    assert expression == f'resource.name == "{bucket}" || resource.name.startsWith("{bucket}/")'
+    assert local("staged_source_bucket_name") == "gcf-v2-sources-${data.google_project.this.number}-${var.region}"
+    assert not grants, f"unexpected grants to the build account: {sorted(grants)}"
+    for body in (source, staged):
+        assert unwrap(body["count"]) == 'var.build_service_account == "" ? 1 : 0'
+
+
 def test_nothing_is_public_unless_public_renditions_is_set() -> None:
     assert variable_default("public_renditions") is False
     public = []
@@ -428,8 +452,18 @@ def test_nothing_is_public_unless_public_renditions_is_set() -> None:
             public.append(address)
             assert unwrap(body.get("count")) == "var.public_renditions ? 1 : 0", f"{address} is public unconditionally"
             assert unwrap(body.get("bucket")) == "google_storage_bucket.renditions.name"
-            assert body["role"] == "roles/storage.objectViewer"
+            # Object read by URL only: objectViewer (or any role with storage.objects.list) would let anyone
+            # list the bucket, which is every photo id of the gallery.
+            assert body["role"] == "roles/storage.legacyObjectReader"
     assert public == ["google_storage_bucket_iam_member.renditions_public_read"]
+
+
+def test_renditions_keep_no_noncurrent_versions() -> None:
+    renditions = resource("google_storage_bucket.renditions")
+    assert block(renditions, "versioning")["enabled"] is False
+    # Versions left from an earlier versioned configuration go at the next lifecycle run.
+    rules = [block(rule, "condition") for rule in renditions["lifecycle_rule"]]
+    assert any(rule.get("days_since_noncurrent_time") == 0 and rule.get("with_state") == "ARCHIVED" for rule in rules)
 
 
 def test_buckets_use_uniform_access_and_uploads_and_source_block_public_access() -> None:
@@ -446,9 +480,8 @@ def test_buckets_use_uniform_access_and_uploads_and_source_block_public_access()
     assert buckets["google_storage_bucket.function_source"]["public_access_prevention"] == "enforced"
     renditions_pap = unwrap(buckets["google_storage_bucket.renditions"]["public_access_prevention"])
     assert renditions_pap == 'var.public_renditions ? "inherited" : "enforced"'
-    for name in ("renditions", "function_source"):
-        rules = buckets[f"google_storage_bucket.{name}"]["lifecycle_rule"]
-        assert any("days_since_noncurrent_time" in block(rule, "condition") for rule in rules), name
+    rules = buckets["google_storage_bucket.function_source"]["lifecycle_rule"]
+    assert any("days_since_noncurrent_time" in block(rule, "condition") for rule in rules)
 
 
 def test_firestore_database_is_native_and_optional_with_indexes_on_the_collection() -> None:
