@@ -1,5 +1,9 @@
 """``python -m gallery_web [--host 127.0.0.1] [--port 8080] [--env-file FILE]``: serve the gallery page.
 
+Answers only requests whose Host header is 127.0.0.1, localhost, the bind address or an ``--allowed-host``
+(``GALLERY_ALLOWED_HOSTS``, comma-separated), and holds at most ``--max-streams`` (``GALLERY_MAX_STREAMS``)
+live event streams at once.
+
 Reads the same settings as the function and the CLI (``GOOGLE_CLOUD_PROJECT``, ``PHOTOS_COLLECTION``,
 ``FIRESTORE_DATABASE``, and ``FIRESTORE_EMULATOR_HOST`` for the local stack); ``--env-file`` (default: the
 nearest ``.devstack.env``) fills in what the environment does not set. ``make run`` starts it on port 8080.
@@ -21,6 +25,7 @@ from werkzeug.serving import make_server
 from gallery.settings import Settings
 from gallery_cli.envfile import find_env_file, load_env_file
 from gallery_web.feed import PhotoFeed
+from gallery_web.policy import DEFAULT_ALLOWED_HOSTS, DEFAULT_MAX_STREAMS, allowed_hosts, origin
 from gallery_web.server import create_app
 
 logger = logging.getLogger("gallery_web")
@@ -32,13 +37,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("GALLERY_PORT") or 8080), help="port (default 8080)"
     )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a Host name the page may be reached by; repeatable (default: 127.0.0.1, localhost, the bind address)",
+    )
+    parser.add_argument(
+        "--max-streams",
+        type=int,
+        default=int(os.environ.get("GALLERY_MAX_STREAMS") or DEFAULT_MAX_STREAMS),
+        help=f"most live event streams (open pages) at once; more get 503 (default {DEFAULT_MAX_STREAMS})",
+    )
     parser.add_argument("--env-file", type=Path, default=None, help="KEY=VALUE file (default: .devstack.env)")
     parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.max_streams < 1:
+        parser.error("--max-streams must be at least 1")
+    from_env = [h for h in os.environ.get("GALLERY_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    hosts = allowed_hosts(args.allowed_host or from_env or DEFAULT_ALLOWED_HOSTS, args.host)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
@@ -57,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.photos_collection,
         feed,
         page_config={"uploads_bucket": settings.uploads_bucket, "collection": settings.photos_collection},
+        allowed_hosts=hosts,
+        image_origins=[origin(settings.renditions_url_prefix)],
+        max_streams=args.max_streams,
     )
     server = make_server(args.host, args.port, app, threaded=True)
     stopping = threading.Event()

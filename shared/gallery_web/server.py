@@ -8,12 +8,16 @@ Routes:
 - ``GET /api/events`` — ``text/event-stream``: ``snapshot`` (every document) on connect, then ``upsert`` and
   ``remove`` as the Firestore listener sees documents change, and a comment every 15 s as a keep-alive;
 - ``GET /healthz`` — ``ok`` once the listener has delivered its first snapshot.
+
+Read-only: any method but GET and HEAD is answered 405. Requests whose Host is not in ``allowed_hosts`` are
+answered 400 (DNS rebinding), every response carries the policy headers of `gallery_web.policy`, and past
+``max_streams`` open event streams a new one is answered 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,13 @@ from flask import Flask, Response, abort, jsonify, request, send_from_directory
 from google.cloud import firestore
 
 from gallery_web.feed import PhotoFeed, photo_json
+from gallery_web.policy import (
+    DEFAULT_ALLOWED_HOSTS,
+    DEFAULT_MAX_STREAMS,
+    READ_METHODS,
+    StreamSlots,
+    security_headers,
+)
 
 STATIC_DIR = Path(str(resources.files("gallery_web") / "static"))
 KEEPALIVE_SECONDS = 15.0
@@ -40,13 +51,29 @@ def create_app(
     *,
     page_config: dict[str, Any] | None = None,
     keepalive_seconds: float = KEEPALIVE_SECONDS,
+    allowed_hosts: Sequence[str] = DEFAULT_ALLOWED_HOSTS,
+    image_origins: Sequence[str] = (),
+    max_streams: int = DEFAULT_MAX_STREAMS,
 ) -> Flask:
+    """The page's app. `image_origins` are the origins the renditions are served from (for the CSP)."""
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
+    # Werkzeug answers 400 to a Host header outside this list (the port is not compared).
+    app.config["TRUSTED_HOSTS"] = list(allowed_hosts)
     config = dict(page_config or {})
+    headers = security_headers(image_origins)
+    streams = StreamSlots(max_streams)
+
+    @app.before_request
+    def _read_only() -> Response | None:
+        if request.method not in READ_METHODS:
+            response = Response("read-only: GET and HEAD only\n", status=405, mimetype="text/plain")
+            response.headers["Allow"] = ", ".join(sorted(READ_METHODS))
+            return response
+        return None
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.update(headers)
         if request.path == "/" or request.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
         return response
@@ -79,22 +106,31 @@ def create_app(
 
     @app.get("/api/events")
     def api_events() -> Response:
+        release = streams.acquire()
+        if release is None:
+            busy = Response(
+                f"too many open event streams (at most {streams.limit})\n", status=503, mimetype="text/plain"
+            )
+            busy.headers["Retry-After"] = "5"
+            return busy
         sub, docs = feed.subscribe()
 
         def stream() -> Iterator[str]:
-            try:
-                yield "retry: 1000\n\n"
-                yield sse("snapshot", {"photos": docs})
-                while not sub.overflowed:
-                    event = sub.get(timeout=keepalive_seconds)
-                    yield ": keep-alive\n\n" if event is None else sse(*event)
-            finally:
-                sub.close()
+            yield "retry: 1000\n\n"
+            yield sse("snapshot", {"photos": docs})
+            while not sub.overflowed:
+                event = sub.get(timeout=keepalive_seconds)
+                yield ": keep-alive\n\n" if event is None else sse(*event)
 
-        return Response(
+        response = Response(
             stream(),
             mimetype="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
+        # On close, even if the client went away before the first chunk (a generator that never started has
+        # no `finally` to run).
+        response.call_on_close(sub.close)
+        response.call_on_close(release)
+        return response
 
     return app
