@@ -1,9 +1,15 @@
-"""A small, front-end-friendly subset of EXIF, read from the raw EXIF block."""
+"""A small, front-end-friendly subset of EXIF, read from the raw EXIF block.
+
+EXIF strings come from the uploader: each text field is stored with control and format characters (including
+bidirectional overrides) removed, whitespace runs collapsed to one space, and at most `MAX_TEXT_CHARS`
+characters kept.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import unicodedata
 from typing import Any
 
 from PIL import Image
@@ -18,14 +24,28 @@ _MAKE, _MODEL = 0x010F, 0x0110
 _DATETIME = 0x0132
 _DATETIME_ORIGINAL, _OFFSET_TIME_ORIGINAL, _LENS_MODEL = 0x9003, 0x9011, 0xA434
 
+MAX_TEXT_CHARS = 128
+"""Longest EXIF text kept (camera make/model, lens); real values are well under 64 characters."""
+
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})  # control, format, surrogate, private, unassigned
+
+
+def clean_text(value: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """`value` without control/format characters, whitespace collapsed, cut to `limit` characters."""
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in value
+        if ch.isspace() or unicodedata.category(ch) not in _DROPPED_CATEGORIES
+    )
+    return " ".join(kept.split())[:limit].rstrip()
+
 
 def _text(value: Any) -> str | None:
     if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
+        value = value[: MAX_TEXT_CHARS * 8].decode("utf-8", "replace")
     if not isinstance(value, str):
         return None
-    cleaned = value.replace("\x00", "").strip()
-    return cleaned or None
+    return clean_text(value) or None
 
 
 def _taken_at(raw: Any, offset: Any) -> str | None:

@@ -1,4 +1,10 @@
-"""Render a photo into its rendition set from a single decode."""
+"""Render a photo into its rendition set from a single decode.
+
+Every encoder has a largest side it can write (`MAX_OUTPUT_SIDE`). A rendition that would exceed it in one
+format (a 16384 px wide WebP, or any width of a very tall panorama) is scaled down for that format until its
+longer side equals the limit, keeping the aspect ratio; its manifest entry records the size actually written.
+The other formats and the smaller widths are unaffected, so a huge panorama still gets every width it can.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,16 @@ from gallery.errors import CorruptImageError
 from gallery.model import EncodedRendition, Limits, OutputFormat, RenderResult, RenditionSpec
 
 _HUGE = 10_000_000
+
+MAX_OUTPUT_SIDE: dict[OutputFormat, int] = {
+    # libwebp: WEBP_MAX_DIMENSION.
+    "webp": 16383,
+    # libjpeg(-turbo): JPEG_MAX_DIMENSION (the JPEG format itself would allow 65535).
+    "jpeg": 65500,
+    # libheif with the AV1 encoder in the bundled libvips refuses a side above 16384 ("heifsave: image too large",
+    # checked by tests/unit/test_engine_limits.py); the AV1 format itself would allow 65536.
+    "avif": 16384,
+}
 
 
 def target_widths(spec_widths: tuple[int, ...], image_width: int) -> tuple[int, ...]:
@@ -36,6 +52,14 @@ def _shrink(image: pyvips.Image, width: int) -> pyvips.Image:
     return image.thumbnail_image(width, height=_HUGE, size="down", no_rotate=True).copy_memory()
 
 
+def fit_for_format(image: pyvips.Image, fmt: OutputFormat) -> pyvips.Image:
+    """`image` itself, or scaled down so its longer side is the format's `MAX_OUTPUT_SIDE`."""
+    limit = MAX_OUTPUT_SIDE[fmt]
+    if image.width <= limit and image.height <= limit:
+        return image
+    return image.thumbnail_image(limit, height=limit, size="down", no_rotate=True)
+
+
 def render(data: bytes, spec: RenditionSpec, limits: Limits | None = None) -> RenderResult:
     """Decode `data` once and produce every rendition of `spec`, plus placeholder, colour and EXIF subset.
 
@@ -50,7 +74,10 @@ def render(data: bytes, spec: RenditionSpec, limits: Limits | None = None) -> Re
             if width < current.width:
                 current = _shrink(current, width)  # each width from the next larger one, already in memory
             for fmt in spec.formats:
-                renditions.append(EncodedRendition(current.width, current.height, fmt, _encode(current, fmt, spec)))
+                fitted = fit_for_format(current, fmt)
+                if any(r.format == fmt and r.width == fitted.width for r in renditions):
+                    continue  # two widths above the format's limit land on the same size: write it once
+                renditions.append(EncodedRendition(fitted.width, fitted.height, fmt, _encode(fitted, fmt, spec)))
         placeholder, colour = placeholder_and_colour(current)
     except pyvips.Error as err:
         raise CorruptImageError(f"the image could not be rendered: {str(err).strip()[:300]}") from err
