@@ -1,9 +1,10 @@
 """`gallery import s3://BUCKET/PREFIX`: copy photos from S3 (or an S3-compatible store) into the uploads bucket.
 
 Every copied object is an ordinary upload, so Cloud Storage notifies the function and it gets processed.
-Objects already in the uploads bucket with the same size (and the same MD5, when the S3 ETag is a plain
-MD5) are skipped, so re-running an import copies only what is new or changed. Writes carry a generation
-precondition, so a concurrent upload of the same name is never silently overwritten.
+An import never overwrites: a name already in the uploads bucket is skipped ("already present", with a note
+when its size or MD5 differs from the source), and every write carries ``if_generation_match=0``, so an object
+created meanwhile is reported as already present too. Re-running an import copies only what is new. Objects
+larger than ``MAX_BYTES`` (the function would refuse them) are skipped without being downloaded.
 """
 
 from __future__ import annotations
@@ -42,7 +43,14 @@ from gallery_cli.status import Pending, wait_settled
 SPOOL_BYTES = 32 * 1024 * 1024
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 
-Action = Literal["copy", "replace", "skip"]
+Action = Literal["copy", "skip"]
+ALREADY_PRESENT = "already present"
+DIFFERS = "already present, differs from the source (delete it from the uploads bucket to import it again)"
+TOO_LARGE = "larger than MAX_BYTES"
+
+
+class TooLargeError(Exception):
+    """The object grew past MAX_BYTES between the listing and the download."""
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -88,16 +96,16 @@ class Existing:
     generation: int
 
 
-def decide(size: int, etag: str | None, existing: Existing | None) -> Action:
-    """Copy what is missing, replace what differs, skip what is the same (size, and MD5 where comparable)."""
+def decide(size: int, etag: str | None, existing: Existing | None, max_bytes: int) -> tuple[Action, str | None]:
+    """Copy what is missing and fits MAX_BYTES; skip the rest, with the reason. Nothing is ever replaced."""
+    if size > max_bytes:
+        return "skip", f"{TOO_LARGE} ({size} > {max_bytes} bytes)"
     if existing is None:
-        return "copy"
-    if existing.size != size:
-        return "replace"
+        return "copy", None
     ours, theirs = s3_md5(etag), existing.md5
-    if ours and theirs and ours != theirs:
-        return "replace"
-    return "skip"
+    if existing.size != size or (ours and theirs and ours != theirs):
+        return "skip", DIFFERS
+    return "skip", ALREADY_PRESENT
 
 
 @dataclass
@@ -108,12 +116,14 @@ class Item:
     etag: str | None
     content_type: str | None
     action: Action
-    existing_generation: int | None = None
+    reason: str | None = None
     generation: int | None = None
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"key": self.key, "name": self.name, "bytes": self.size, "action": self.action}
+        if self.reason:
+            data["reason"] = self.reason
         if self.generation is not None:
             data["generation"] = self.generation
         if self.error:
@@ -126,28 +136,41 @@ def _list_s3(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
         yield from page.get("Contents", [])
 
 
-def _copy(s3: Any, source_bucket: str, uploads: Any, item: Item) -> Item:
+def _copy(s3: Any, source_bucket: str, uploads: Any, item: Item, max_bytes: int) -> Item:
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         response = s3.get_object(Bucket=source_bucket, Key=item.key)
         body = response["Body"]
         try:
             for chunk in iter(lambda: body.read(1024 * 1024), b""):
                 spool.write(chunk)
+                if spool.tell() > max_bytes:
+                    raise TooLargeError(f"{TOO_LARGE} (more than {max_bytes} bytes downloaded)")
         finally:
             body.close()
+        size = spool.tell()
         spool.seek(0)
         content_type = item.content_type
         if not content_type or content_type in ("binary/octet-stream", "application/octet-stream"):
             content_type = mimetypes.guess_type(item.name)[0] or "application/octet-stream"
         blob = uploads.blob(item.name)
-        blob.upload_from_file(
-            spool,
-            size=item.size,
-            content_type=content_type,
-            if_generation_match=item.existing_generation or 0,
-            checksum="md5",
-        )
+        # Only if no object of this name exists: an import never overwrites a photo.
+        blob.upload_from_file(spool, size=size, content_type=content_type, if_generation_match=0, checksum="md5")
     item.generation = int(blob.generation)
+    return item
+
+
+def copy_item(s3: Any, source_bucket: str, uploads: Any, item: Item, max_bytes: int) -> Item:
+    """`_copy`, with the outcome recorded on the item: copied, skipped (with the reason) or failed."""
+    from google.api_core.exceptions import PreconditionFailed
+
+    try:
+        _copy(s3, source_bucket, uploads, item, max_bytes)
+    except PreconditionFailed:  # created since the listing: left as it is
+        item.action, item.reason = "skip", ALREADY_PRESENT
+    except TooLargeError as exc:
+        item.action, item.reason = "skip", str(exc)
+    except Exception as exc:
+        item.error = f"{type(exc).__name__}: {exc}"
     return item
 
 
@@ -213,34 +236,22 @@ def import_s3(
     items: list[Item] = []
     for obj in listed:
         name = names[obj["Key"]]
-        have = existing.get(name)
-        items.append(
-            Item(
-                key=obj["Key"],
-                name=name,
-                size=int(obj.get("Size", 0)),
-                etag=obj.get("ETag"),
-                content_type=None,
-                action=decide(int(obj.get("Size", 0)), obj.get("ETag"), have),
-                existing_generation=have.generation if have else None,
-            )
-        )
-    to_copy = [i for i in items if i.action != "skip"]
+        size = int(obj.get("Size", 0))
+        action, reason = decide(size, obj.get("ETag"), existing.get(name), settings.max_bytes)
+        items.append(Item(obj["Key"], name, size, obj.get("ETag"), None, action, reason))
+    to_copy = [i for i in items if i.action == "copy"]
 
     if not dry_run and to_copy:
         with progress() as bar, ThreadPoolExecutor(max_workers=concurrency) as pool:
             task = bar.add_task("copying", total=len(to_copy))
-            futures = {pool.submit(_copy, s3, source_bucket, uploads, item): item for item in to_copy}
-            for future in as_completed(futures):
-                item = futures[future]
-                try:
-                    future.result()
-                except Exception as exc:
-                    item.error = f"{type(exc).__name__}: {exc}"
+            futures = [pool.submit(copy_item, s3, source_bucket, uploads, i, settings.max_bytes) for i in to_copy]
+            for _ in as_completed(futures):
                 bar.advance(task)
 
     copied = [i for i in to_copy if i.generation is not None]
     failed = [i for i in to_copy if i.error]
+    present = [i for i in items if i.reason and i.reason.startswith(ALREADY_PRESENT)]
+    too_large = [i for i in items if i.reason and i.reason.startswith(TOO_LARGE)]
     waited = None
     spec_version = ServiceConfig.from_settings(settings).spec.version
     if wait and copied:
@@ -255,7 +266,7 @@ def import_s3(
                 on_progress=lambda n: bar.advance(task, n),
             )
 
-    skipped = len(items) - len(to_copy)
+    skipped = sum(1 for i in items if i.action == "skip")
     if as_json:
         summary: dict[str, Any] = {
             "source": source,
@@ -265,6 +276,8 @@ def import_s3(
             "copied": len(copied),
             "would_copy": len(to_copy) if dry_run else 0,
             "skipped": skipped,
+            "already_present": len(present),
+            "too_large": len(too_large),
             "failed": len(failed),
             "bytes_copied": sum(i.size for i in copied),
             "items": [i.as_dict() for i in items],
@@ -275,14 +288,18 @@ def import_s3(
     else:
         if dry_run:
             for i in to_copy:
-                out.print(f"would {i.action} {i.key} → gs://{settings.uploads_bucket}/{i.name}", highlight=False)
+                out.print(f"would copy {i.key} → gs://{settings.uploads_bucket}/{i.name}", highlight=False)
+        for i in items:
+            if i.reason and i.reason != ALREADY_PRESENT:
+                err.print(f"skipped {i.key}: {i.reason}", highlight=False, soft_wrap=True)
         verb = "would copy" if dry_run else "copied"
         done = len(to_copy) if dry_run else len(copied)
         megabytes = sum(i.size for i in (to_copy if dry_run else copied)) / 1e6
         out.print(
             f"{source}: {len(items)} photo(s) found, {verb} {done} ({megabytes:.1f} MB), "
-            f"{skipped} already present, {len(failed)} failed",
+            f"{len(present)} already present, {len(too_large)} too large, {len(failed)} failed",
             highlight=False,
+            soft_wrap=True,
         )
         for i in failed:
             err.print(f"[red]could not copy {i.key}:[/red] {i.error}", highlight=False)

@@ -224,16 +224,88 @@ def test_import_from_s3_brings_20_photos_in_and_a_rerun_copies_nothing(
 
     second = gallery(*args, "--env-file", str(env_file), env=env)
     assert second.returncode == 0, second.stderr
-    assert "20 photo(s) found, copied 0 (0.0 MB), 20 already present, 0 failed" in second.stdout
+    assert "20 photo(s) found, copied 0 (0.0 MB), 20 already present, 0 too large, 0 failed" in second.stdout
     generations = {b.name: b.generation for b in e2e.uploads.list_blobs(prefix="imported/")}
 
-    # A photo that changed at the source is copied again (same name, new generation); nothing else is touched.
+    # An import never overwrites: a photo that changed at the source is reported, and the bucket is untouched.
     s3.put_object(Bucket="legacy-photos", Key="camera-roll/2019/cmyk.jpg", Body=(SAMPLES / "alpha.png").read_bytes())
     third = _json(gallery(*args, "--json", "--env-file", str(env_file), env=env))
-    assert (third["copied"], third["skipped"]) == (1, 19)
-    assert [i["name"] for i in third["items"] if i["action"] == "replace"] == ["imported/2019/cmyk.jpg"]
-    now = {b.name: b.generation for b in e2e.uploads.list_blobs(prefix="imported/")}
-    assert {n for n in now if now[n] != generations[n]} == {"imported/2019/cmyk.jpg"}
+    assert (third["copied"], third["skipped"], third["already_present"]) == (0, 20, 20)
+    changed = [i for i in third["items"] if "differs" in i.get("reason", "")]
+    assert [i["name"] for i in changed] == ["imported/2019/cmyk.jpg"]
+    assert {b.name: b.generation for b in e2e.uploads.list_blobs(prefix="imported/")} == generations
+
+
+def test_import_skips_objects_over_max_bytes_without_downloading_them(
+    e2e: Harness,
+    moto_s3: str,
+    gallery: Callable[..., subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_s3,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket="big-photos")
+    small, large = SAMPLES / "alpha.png", SAMPLES / "cmyk.jpg"
+    assert small.stat().st_size < large.stat().st_size
+    s3.upload_file(str(small), "big-photos", "small.png")
+    s3.upload_file(str(large), "big-photos", "large.jpg")
+    env_file = e2e.stack.write_env_file(tmp_path / "stack.env")
+    env = _clean_env(**AWS, MAX_BYTES=str(large.stat().st_size - 1))
+    args = ["import", "s3://big-photos/", "--endpoint-url", moto_s3, "--dest-prefix", "capped/"]
+
+    done = gallery(*args, "--env-file", str(env_file), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "2 photo(s) found, copied 1" in done.stdout and "1 too large" in done.stdout
+    assert f"skipped large.jpg: larger than MAX_BYTES ({large.stat().st_size} > " in done.stderr
+    assert {b.name for b in e2e.uploads.list_blobs(prefix="capped/")} == {"capped/small.png"}
+
+    report = _json(gallery(*args, "--json", "--env-file", str(env_file), env=env))
+    assert (report["too_large"], report["already_present"], report["copied"]) == (1, 1, 0)
+    large_item = next(i for i in report["items"] if i["key"] == "large.jpg")
+    assert large_item["action"] == "skip" and large_item["reason"].startswith("larger than MAX_BYTES")
+    # The moto server runs in this process and logs every request: the large object was never fetched.
+    requests = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert any("GET /big-photos/small.png " in m for m in requests), requests
+    assert not any("GET /big-photos/large.jpg " in m for m in requests)
+
+
+def test_import_never_overwrites_an_object_created_after_the_listing(
+    e2e: Harness, moto_s3: str, tmp_path: Path
+) -> None:
+    """The write precondition (if_generation_match=0) reports a name taken meanwhile as already present."""
+    from gallery_cli.s3import import Item, copy_item
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_s3,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket="race-photos")
+    s3.upload_file(str(SAMPLES / "alpha.png"), "race-photos", "race.png")
+    mine = e2e.uploads.blob("raced/race.png")
+    mine.upload_from_string(b"uploaded by someone else first", content_type="image/png")
+    generation = mine.generation
+    # Listed while the name was free, written after someone else took it.
+    item = Item("race.png", "raced/race.png", (SAMPLES / "alpha.png").stat().st_size, None, None, "copy")
+    copy_item(s3, "race-photos", e2e.uploads, item, 64 * 1024 * 1024)
+    assert (item.action, item.reason, item.error, item.generation) == ("skip", "already present", None, None)
+    mine.reload()
+    assert mine.generation == generation
+    assert mine.download_as_bytes() == b"uploaded by someone else first"
+
+    # The download is cut off at MAX_BYTES even when the listing said the object was small.
+    item = Item("race.png", "raced/other.png", 10, None, None, "copy")
+    copy_item(s3, "race-photos", e2e.uploads, item, 100)
+    assert item.action == "skip" and item.reason and item.reason.startswith("larger than MAX_BYTES")
+    assert not e2e.uploads.blob("raced/other.png").exists()
 
 
 def test_import_reports_a_missing_bucket(

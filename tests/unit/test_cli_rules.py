@@ -108,11 +108,16 @@ def test_s3_names_and_skip_rules() -> None:
     assert s3_md5('"0123456789abcdef0123456789abcdef-3"') is None  # multipart ETag is no MD5
     assert gcs_md5(gcs) == md5
     same = Existing(size=5, md5=md5, generation=7)
-    assert decide(5, f'"{md5}"', None) == "copy"
-    assert decide(5, f'"{md5}"', same) == "skip"
-    assert decide(6, f'"{md5}"', same) == "replace"
-    assert decide(5, '"' + "0" * 32 + '"', same) == "replace"
-    assert decide(5, '"abc-2"', same) == "skip"  # not comparable: size decides
+    assert decide(5, f'"{md5}"', None, 100) == ("copy", None)
+    assert decide(5, f'"{md5}"', same, 100) == ("skip", "already present")
+    assert decide(5, '"abc-2"', same, 100) == ("skip", "already present")  # not comparable: size decides
+    # An import never overwrites: a different object under the same name is reported, not replaced.
+    for size, etag in ((6, f'"{md5}"'), (5, '"' + "0" * 32 + '"')):
+        action, reason = decide(size, etag, same, 100)
+        assert action == "skip" and reason and reason.startswith("already present, differs")
+    # Past MAX_BYTES: skipped whether or not it exists, so it is never downloaded.
+    assert decide(101, f'"{md5}"', None, 100) == ("skip", "larger than MAX_BYTES (101 > 100 bytes)")
+    assert decide(100, f'"{md5}"', None, 100) == ("copy", None)
 
 
 def test_unreachable_emulators(monkeypatch: pytest.MonkeyPatch) -> None:
