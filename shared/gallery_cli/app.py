@@ -19,6 +19,8 @@ from gallery.service import ServiceConfig
 from gallery.settings import Settings
 from gallery_cli.base import PHOTO_SUFFIXES, EnvFileOption, JsonOption, app, err, load_settings, out, preflight
 from gallery_cli.base import progress as _base_progress
+from gallery_cli.resolve import matches, only_match
+from gallery_cli.terminal import safe_text, visible
 
 __all__ = ["PHOTO_SUFFIXES", "EnvFileOption", "JsonOption", "app", "err", "main", "out"]
 
@@ -38,7 +40,7 @@ def _collect(paths: list[Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise typer.BadParameter(f"{path} does not exist")
+            raise typer.BadParameter(f"{visible(path)} does not exist")
     return files
 
 
@@ -108,30 +110,37 @@ def list_photos(
         error = doc.get("error") or {}
         size = f"{doc['width']}x{doc['height']}" if doc.get("width") else ""
         table.add_row(
-            doc.get("photo_id", ""),
-            source.get("name", ""),
-            str(source.get("generation", "")),
-            doc.get("status", ""),
-            size,
-            str(len(doc.get("renditions") or [])),
-            f"{error.get('code', '')}: {error.get('reason', '')}" if error else "",
+            *map(
+                safe_text,
+                (
+                    doc.get("photo_id", ""),
+                    source.get("name", ""),
+                    source.get("generation", ""),
+                    doc.get("status", ""),
+                    size,
+                    len(doc.get("renditions") or []),
+                    f"{error.get('code', '')}: {error.get('reason', '')}" if error else "",
+                ),
+            )
         )
     out.print(table)
 
 
 @app.command()
 def show(
-    photo: Annotated[str, typer.Argument(help="Photo id, or object name in the uploads bucket")],
+    photo: Annotated[
+        str, typer.Argument(help="Photo id or object name in the uploads bucket (id:ID / name:NAME if both match)")
+    ],
     env_file: EnvFileOption = None,
 ) -> None:
     """Print one photo's document as JSON."""
     settings = _settings(env_file, "firestore")
     registry = _registry(settings)
-    doc = registry.get(photo) or registry.get(photo_id(settings.uploads_bucket, photo))
-    if doc is None:
-        err.print(f"[red]no photo {photo!r}[/red]")
+    match = only_match(photo, matches(photo, settings.uploads_bucket, registry.get))
+    if match is None:
+        err.print(f"[red]no photo {safe_text(repr(photo))}[/red]")
         raise typer.Exit(1)
-    out.print_json(json.dumps(doc, default=str))
+    out.print_json(json.dumps(match.doc, default=str))
 
 
 @app.command()
@@ -151,7 +160,7 @@ def render(
         except GalleryError as exc:
             failed += 1
             results.append({"file": str(file), "error": {"code": exc.code, "reason": exc.reason}})
-            err.print(f"[red]{file}: {exc.code}: {exc.reason}[/red]")
+            err.print(f"[red]{safe_text(file)}: {safe_text(exc.code)}: {safe_text(exc.reason)}[/red]")
             continue
         for rendition in result.renditions:
             target = out_dir / file.stem / f"{rendition.width}.{rendition.extension}"
@@ -171,7 +180,8 @@ def render(
         )
         if not as_json:
             out.print(
-                f"{file}: {result.width}x{result.height}, {len(result.renditions)} renditions, {result.render_ms} ms"
+                f"{safe_text(file)}: {result.width}x{result.height}, {len(result.renditions)} renditions, "
+                f"{result.render_ms} ms"
             )
     if as_json:
         out.print_json(json.dumps(results))
@@ -190,5 +200,5 @@ def main() -> None:
     try:
         app()
     except GalleryError as exc:
-        err.print(f"[red]{exc.code}: {exc.reason}[/red]")
+        err.print(f"[red]{safe_text(exc.code)}: {safe_text(exc.reason)}[/red]")
         sys.exit(1)

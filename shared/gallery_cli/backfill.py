@@ -42,6 +42,7 @@ from gallery_cli.base import (
     progress,
 )
 from gallery_cli.status import PENDING_STATES, Pending, State, classify, fetch_docs, wait_settled
+from gallery_cli.terminal import safe_text
 
 SCAN_PAGE = 500
 
@@ -332,12 +333,12 @@ def backfill(
     else:
         if dry_run:
             for c in todo:
-                out.print(f"would queue {c.name} (generation {c.generation}): {c.state.replace('_', ' ')}")
+                out.print(f"would queue {safe_text(c.name)} (generation {c.generation}): {c.state.replace('_', ' ')}")
         out.print(_summary_table(plan, queued, dry_run, len(result.errors)))
         if len(plan.todo) > len(todo):
             out.print(f"{len(plan.todo) - len(todo)} more left for the next run (--limit {limit})")
         for name, reason in sorted(result.errors.items()):
-            err.print(f"[red]could not queue {name}:[/red] {reason}", highlight=False)
+            err.print(f"[red]could not queue {safe_text(name)}:[/red] {safe_text(reason)}", highlight=False)
         if waited is not None:
             out.print(f"processed: {waited.ready} ready, {waited.failed} failed, {waited.superseded} superseded")
             if waited.timed_out:
@@ -350,7 +351,7 @@ def backfill(
                 highlight=False,
             )
     if waited is not None and (hint := waited.hint(spec_version)):
-        err.print(f"[yellow]{hint}[/yellow]", highlight=False)
+        err.print(f"[yellow]{safe_text(hint)}[/yellow]", highlight=False)
     if result.errors:
         raise typer.Exit(EXIT_FAILED)
     if waited is not None and waited.timed_out:

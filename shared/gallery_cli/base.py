@@ -16,7 +16,6 @@ from typing import Annotated, NoReturn
 from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -29,14 +28,15 @@ from rich.progress import (
 
 from gallery.settings import Settings
 from gallery_cli.envfile import find_env_file, load_env_file
+from gallery_cli.terminal import SafeConsole, safe_text, visible
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="`gallery`: drop photos in, list and inspect what is registered, backfill, import, render locally.",
 )
-out = Console()
-err = Console(stderr=True)
+out = SafeConsole()
+err = SafeConsole(stderr=True)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -59,15 +59,15 @@ _EMULATOR_VARS: dict[Service, str] = {
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Print a one-line error on stderr and exit with `code`."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    """Print a one-line error on stderr and exit with `code`. `message` is printed literally (no markup)."""
+    err.print(f"[red]error:[/red] {safe_text(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def load_settings(env_file: Path | None) -> Settings:
-    """Settings from the environment, after applying `--env-file` or the nearest `.devstack.env`."""
+    """Settings from the environment, after applying `--env-file` or `.devstack.env` in the current directory."""
     if env_file is not None and not env_file.is_file():
-        raise typer.BadParameter(f"{env_file} does not exist", param_hint="--env-file")
+        raise typer.BadParameter(f"{visible(env_file)} does not exist", param_hint="--env-file")
     path = env_file or find_env_file()
     if path is not None:
         load_env_file(path)

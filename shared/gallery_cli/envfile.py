@@ -1,4 +1,4 @@
-"""Attach the CLI to the local stack by reading `.devstack.env` (KEY=VALUE lines)."""
+"""Attach the CLI to the local stack by reading `.devstack.env` (KEY=VALUE lines) from the current directory."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from pathlib import Path
 
 
 def find_env_file(start: Path | None = None) -> Path | None:
-    """`.devstack.env` in the current directory or any parent."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / ".devstack.env"
-        if candidate.is_file():
-            return candidate
-    return None
+    """`.devstack.env` in the current directory (or `start`), if there is one.
+
+    Only there: a file in a parent directory may belong to someone else (a shared or world-writable folder
+    above the project) and would point the CLI at their emulators. Anything else needs ``--env-file``.
+    """
+    candidate = (start or Path.cwd()) / ".devstack.env"
+    return candidate if candidate.is_file() else None
 
 
 def parse_env_file(text: str) -> dict[str, str]:

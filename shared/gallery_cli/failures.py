@@ -16,10 +16,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gallery.ids import photo_id
 from gallery.settings import Settings
 from gallery_cli.backfill import finalize_notification, topic_path
 from gallery_cli.base import EXIT_FAILED, EnvFileOption, JsonOption, app, err, fail, load_settings, out, preflight
+from gallery_cli.resolve import matches, only_match
+from gallery_cli.terminal import safe_text
 
 CodeOption = Annotated[str | None, typer.Option("--code", help="Only photos that failed with this error code")]
 
@@ -80,7 +81,7 @@ def failures(
         return
     table = Table("photo id", "object", "gen", "code", "reason", "when")
     for r in rows:
-        table.add_row(r.photo_id, r.name, str(r.generation), r.code, r.reason, r.when)
+        table.add_row(*map(safe_text, (r.photo_id, r.name, r.generation, r.code, r.reason, r.when)))
     out.print(table)
     err.print(f"{len(rows)} failed photo(s)")
 
@@ -91,18 +92,22 @@ def _targets(db: Any, settings: Settings, photos: Iterable[str], code: str | Non
     if not wanted:
         return everything
     by_id = {f.photo_id: f for f in everything}
+    docs = {f.photo_id: {"source": {"name": f.name}} for f in everything}
     picked: list[Failure] = []
-    for item in wanted:  # a photo id, or an object name in the uploads bucket
-        found = by_id.get(item) or by_id.get(photo_id(settings.uploads_bucket, item))
-        if found is None:
+    for item in wanted:  # a photo id, or an object name in the uploads bucket; refused if it names two
+        match = only_match(item, matches(item, settings.uploads_bucket, docs.get))
+        if match is None:
             fail(f"{item!r} is not a failed photo" + (f" with code {code}" if code else ""), EXIT_FAILED)
-        picked.append(found)
+        picked.append(by_id[match.photo_id])
     return picked
 
 
 @app.command()
 def retry(
-    photos: Annotated[list[str] | None, typer.Argument(help="Photo ids or object names (default: see --all)")] = None,
+    photos: Annotated[
+        list[str] | None,
+        typer.Argument(help="Photo ids or object names, id:ID / name:NAME if both match (default: see --all)"),
+    ] = None,
     all_failed: Annotated[
         bool, typer.Option("--all", help="Retry every failed photo (with --code: of that code)")
     ] = False,
@@ -153,7 +158,8 @@ def retry(
     else:
         for r in results:
             status = "queued" if r["queued"] else f"skipped: {r['note']}"
-            out.print(f"{r['photo_id']}  {r['name']}  ({r['code']})  {status}", highlight=False)
+            line = f"{r['photo_id']}  {r['name']}  ({r['code']})  {status}"
+            out.print(safe_text(line), highlight=False)
         err.print(f"{queued} of {len(results)} failed photo(s) re-queued")
     if queued < len(results):
         raise typer.Exit(EXIT_FAILED)

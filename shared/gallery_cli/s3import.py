@@ -39,6 +39,7 @@ from gallery_cli.base import (
     progress,
 )
 from gallery_cli.status import Pending, wait_settled
+from gallery_cli.terminal import safe_text
 
 SPOOL_BYTES = 32 * 1024 * 1024
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
@@ -288,27 +289,27 @@ def import_s3(
     else:
         if dry_run:
             for i in to_copy:
-                out.print(f"would copy {i.key} → gs://{settings.uploads_bucket}/{i.name}", highlight=False)
+                out.print(safe_text(f"would copy {i.key} → gs://{settings.uploads_bucket}/{i.name}"), highlight=False)
         for i in items:
             if i.reason and i.reason != ALREADY_PRESENT:
-                err.print(f"skipped {i.key}: {i.reason}", highlight=False, soft_wrap=True)
+                err.print(safe_text(f"skipped {i.key}: {i.reason}"), highlight=False, soft_wrap=True)
         verb = "would copy" if dry_run else "copied"
         done = len(to_copy) if dry_run else len(copied)
         megabytes = sum(i.size for i in (to_copy if dry_run else copied)) / 1e6
         out.print(
-            f"{source}: {len(items)} photo(s) found, {verb} {done} ({megabytes:.1f} MB), "
+            f"{safe_text(source)}: {len(items)} photo(s) found, {verb} {done} ({megabytes:.1f} MB), "
             f"{len(present)} already present, {len(too_large)} too large, {len(failed)} failed",
             highlight=False,
             soft_wrap=True,
         )
         for i in failed:
-            err.print(f"[red]could not copy {i.key}:[/red] {i.error}", highlight=False)
+            err.print(f"[red]could not copy {safe_text(i.key)}:[/red] {safe_text(i.error)}", highlight=False)
         if waited is not None:
             out.print(f"processed: {waited.ready} ready, {waited.failed} failed, {waited.superseded} superseded")
             if waited.timed_out:
                 err.print(f"[yellow]still pending after {timeout:.0f}s: {len(waited.pending or [])}[/yellow]")
         if waited is not None and (hint := waited.hint(spec_version)):
-            err.print(f"[yellow]{hint}[/yellow]", highlight=False)
+            err.print(f"[yellow]{safe_text(hint)}[/yellow]", highlight=False)
     if failed:
         raise typer.Exit(EXIT_FAILED)
     if waited is not None and waited.timed_out:

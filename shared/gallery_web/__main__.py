@@ -5,8 +5,9 @@ Answers only requests whose Host header is 127.0.0.1, localhost, the bind addres
 live event streams at once.
 
 Reads the same settings as the function and the CLI (``GOOGLE_CLOUD_PROJECT``, ``PHOTOS_COLLECTION``,
-``FIRESTORE_DATABASE``, and ``FIRESTORE_EMULATOR_HOST`` for the local stack); ``--env-file`` (default: the
-nearest ``.devstack.env``) fills in what the environment does not set. ``make run`` starts it on port 8080.
+``FIRESTORE_DATABASE``, and ``FIRESTORE_EMULATOR_HOST`` for the local stack); ``--env-file`` (default:
+``.devstack.env`` in the current directory, never a parent's) fills in what the environment does not set.
+``make run`` starts it on port 8080.
 """
 
 from __future__ import annotations
