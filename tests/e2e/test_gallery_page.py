@@ -7,6 +7,7 @@ leaving 127.0.0.1. The screenshot lands in ``test-artifacts/gallery.png``.
 
 from __future__ import annotations
 
+import http.client
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -178,3 +179,25 @@ def test_api_lists_photos_newest_first(site: Harness, browser: Browser) -> None:
         assert missing.status == 404
     finally:
         page.close()
+
+
+def test_the_running_server_refuses_foreign_hosts_and_writes(site: Harness) -> None:
+    """The served page, as `python -m gallery_web` runs it: rebinding Host names, writes and the CSP."""
+    address = urlsplit(site.stack.gallery_url)
+    assert address.hostname and address.port
+
+    def ask(method: str, path: str, host: str) -> http.client.HTTPResponse:
+        connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
+        connection.request(method, path, headers={"Host": host})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response
+
+    assert ask("GET", "/api/photos", f"rebind.example:{address.port}").status == 400
+    assert ask("GET", "/api/photos", f"localhost:{address.port}").status == 200
+    assert ask("POST", "/api/photos", f"127.0.0.1:{address.port}").status == 405
+    page = ask("GET", "/", f"127.0.0.1:{address.port}")
+    policy = page.getheader("Content-Security-Policy") or ""
+    renditions = urlsplit(site.stack.env()["RENDITIONS_BASE_URL"])
+    assert "script-src 'self'" in policy and f"{renditions.scheme}://{renditions.netloc}" in policy
