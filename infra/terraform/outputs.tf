@@ -14,7 +14,7 @@ output "renditions_base_url" {
 }
 
 output "renditions_public" {
-  description = "Whether allUsers can read the renditions bucket."
+  description = "Whether anyone can fetch a rendition by its URL (allUsers object read; the bucket is never listable)."
   value       = var.public_renditions
 }
 
