@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,12 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 from playwright.sync_api import Browser, Page, Route, sync_playwright
+from werkzeug.serving import make_server
 
 from gallery_devstack.processes import REPO_ROOT
 from gallery_devstack.stack import DevStack
+from gallery_web.feed import PhotoFeed
+from gallery_web.server import create_app
 from tests.e2e.conftest import Harness
 from tests.paths import ORIENTATION, SAMPLES
 
@@ -201,3 +205,23 @@ def test_the_running_server_refuses_foreign_hosts_and_writes(site: Harness) -> N
     policy = page.getheader("Content-Security-Policy") or ""
     renditions = urlsplit(site.stack.env()["RENDITIONS_BASE_URL"])
     assert "script-src 'self'" in policy and f"{renditions.scheme}://{renditions.netloc}" in policy
+
+
+def test_a_page_refused_for_too_many_streams_connects_when_one_closes(browser: Browser) -> None:
+    """503 closes an EventSource for good; the page retries by itself and goes live once a slot is free."""
+    feed = PhotoFeed(db=None, collection="photos")
+    feed.apply({})
+    server = make_server("127.0.0.1", 0, create_app(None, "photos", feed, max_streams=1), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.port}/"
+    first, second = browser.new_page(), browser.new_page()
+    try:
+        first.goto(url)
+        first.wait_for_selector('#connection[data-state="live"]', timeout=TIMEOUT_MS)
+        second.goto(url)
+        second.wait_for_function("document.getElementById('connection').textContent.includes('busy')")
+        first.close()
+        second.wait_for_selector('#connection[data-state="live"]', timeout=TIMEOUT_MS)
+    finally:
+        second.close()
+        server.shutdown()

@@ -314,7 +314,15 @@ async function poll() {
 function listen() {
   const events = new EventSource("/api/events");
   events.addEventListener("open", () => setConnection("live", "live"));
-  events.addEventListener("error", () => setConnection("down", "reconnecting…"));
+  events.addEventListener("error", () => {
+    if (events.readyState !== EventSource.CLOSED) {
+      setConnection("down", "reconnecting…");
+      return;
+    }
+    // Refused (e.g. 503 when the server has too many open pages): the browser does not retry that by itself.
+    setConnection("down", "server busy, retrying…");
+    setTimeout(listen, 5000);
+  });
   events.addEventListener("snapshot", (event) => replaceAll(JSON.parse(event.data).photos));
   events.addEventListener("upsert", (event) => {
     upsert(JSON.parse(event.data));
