@@ -50,10 +50,12 @@ resource "google_storage_bucket" "renditions" {
   }
 
   # Noncurrent versions left over from a bucket that was versioned before are deleted as soon as lifecycle runs.
+  # The provider drops a 0 from the request unless told to send it.
   lifecycle_rule {
     condition {
-      days_since_noncurrent_time = 0
-      with_state                 = "ARCHIVED"
+      days_since_noncurrent_time              = 0
+      send_days_since_noncurrent_time_if_zero = true
+      with_state                              = "ARCHIVED"
     }
     action {
       type = "Delete"
