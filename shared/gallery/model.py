@@ -13,7 +13,7 @@ CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "avif": "image/avif", "jp
 EXTENSIONS: dict[str, str] = {"webp": "webp", "avif": "avif", "jpeg": "jpg"}
 
 # Bump when the engine's output changes for the same spec, so backfill knows to re-render.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2  # 2: colour-managed to sRGB (or kept Display P3), formats pinned to their own loader
 
 
 class EventKind(enum.Enum):
@@ -54,11 +54,15 @@ class RenditionSpec:
     quality: int = 80
     webp_effort: int = 2
     avif_effort: int = 2
+    keep_wide_gamut: bool = False  # wide-gamut photos stay Display P3 (tagged) instead of becoming sRGB
 
     @property
     def version(self) -> str:
         """Changes whenever the output would change, so stale documents can be found and re-rendered."""
-        key = f"{ENGINE_VERSION}|{self.widths}|{self.formats}|{self.quality}|{self.webp_effort}|{self.avif_effort}"
+        key = (
+            f"{ENGINE_VERSION}|{self.widths}|{self.formats}|{self.quality}|{self.webp_effort}|{self.avif_effort}"
+            f"|{self.keep_wide_gamut}"
+        )
         return f"v{ENGINE_VERSION}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import gallery.engine.decode as decode_module
 from gallery.engine import render
 from gallery.engine.render import target_widths
 from gallery.engine.vips import pyvips
@@ -126,24 +127,20 @@ def test_placeholder_and_dominant_colour() -> None:
 
 
 def test_the_photo_is_decoded_once_for_all_widths(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-    real_thumbnail_buffer = pyvips.Image.thumbnail_buffer
-    real_new_from_buffer = pyvips.Image.new_from_buffer
+    calls: list[tuple[str, dict[str, object]]] = []
+    real_open_image = decode_module.open_image
 
-    def counting_thumbnail_buffer(*args: object, **kwargs: object) -> pyvips.Image:
-        calls.append("thumbnail_buffer")
-        return real_thumbnail_buffer(*args, **kwargs)
+    def counting_open_image(data: bytes, fmt: str, **options: object) -> pyvips.Image:
+        calls.append((fmt, options))
+        return real_open_image(data, fmt, **options)
 
-    def counting_new_from_buffer(*args: object, **kwargs: object) -> pyvips.Image:
-        calls.append("new_from_buffer")
-        return real_new_from_buffer(*args, **kwargs)
-
-    monkeypatch.setattr(pyvips.Image, "thumbnail_buffer", staticmethod(counting_thumbnail_buffer))
-    monkeypatch.setattr(pyvips.Image, "new_from_buffer", staticmethod(counting_new_from_buffer))
-    result = render((SAMPLES / "gps_DSCN0010.jpg").read_bytes(), SPEC)
-    assert len(result.renditions) == 3
-    # one header read, one pixel decode, however many widths
-    assert calls == ["new_from_buffer", "thumbnail_buffer"]
+    monkeypatch.setattr(decode_module, "open_image", counting_open_image)
+    spec = RenditionSpec(widths=(320, 512, 640), formats=("webp",))
+    result = render((SAMPLES / "large" / "landscape_20mp.jpg").read_bytes(), spec)  # 6028 px wide
+    assert [r.width for r in result.renditions] == [320, 512, 640]
+    # one header read, one pixel decode by the JPEG loader, however many widths: it shrinks 4x on load
+    # (6028 -> 1507) and leaves the last 2x or more to the resize
+    assert calls == [("jpeg", {"access": "sequential"}), ("jpeg", {"access": "sequential", "shrink": 4})]
 
 
 def test_calibrate_concurrency_is_the_terraform_formula() -> None:

@@ -7,10 +7,30 @@ from dataclasses import dataclass
 
 import pillow_heif
 
+from gallery.engine.colour import (
+    HLG,
+    ICC_FIELD,
+    INTENT,
+    PQ,
+    SourceColour,
+    export_profile,
+    finish,
+    from_nclx,
+    tone_map_hdr,
+    with_profile,
+)
 from gallery.engine.limits import check_bytes, check_header, check_isobmff_complete
+from gallery.engine.loaders import (
+    check_tiff_variant,
+    explain_tiff_failure,
+    jpeg_shrink,
+    open_image,
+    tiff_page,
+    webp_scale,
+)
 from gallery.engine.sniff import sniff_format
 from gallery.engine.vips import pyvips
-from gallery.errors import CorruptImageError, UnsupportedImageError
+from gallery.errors import CorruptImageError, GalleryError, UnsupportedImageError
 from gallery.model import Limits
 
 _HUGE = 10_000_000  # a height bound that never constrains: renditions are sized by width
@@ -29,7 +49,7 @@ class Header:
 @dataclass(frozen=True)
 class Decoded:
     header: Header
-    image: pyvips.Image  # 8-bit sRGB (+ alpha), upright, in memory, at the largest needed width
+    image: pyvips.Image  # 8-bit sRGB or tagged P3 (+ alpha), upright, in memory, at the largest needed width
 
 
 def _vips_error(format_name: str, err: pyvips.Error) -> CorruptImageError:
@@ -41,39 +61,97 @@ def _check_limits(width: int, height: int, size: int, limits: Limits, pages: int
     check_header(width, height, pages, size, limits)  # bytes, pixels, longest side, frames: see limits.py
 
 
-def _to_srgb8(image: pyvips.Image) -> pyvips.Image:
-    """Grey, 16-bit, CMYK or Lab become 8-bit sRGB; an alpha band is kept."""
-    if image.interpretation != "srgb" or image.format != "uchar":
-        image = image.colourspace("srgb")
-    return image.cast("uchar") if image.format != "uchar" else image
+def _transparent(image: pyvips.Image) -> bool:
+    """True when an alpha band exists and every pixel is fully transparent: a mis-decode, not a photo."""
+    return image.bands in (2, 4) and image[image.bands - 1].max() == 0
 
 
-def _decode_with_vips(data: bytes, fmt: str, max_width: int, limits: Limits) -> Decoded:
+def _thumbnail(
+    image: pyvips.Image, width: int, colour: SourceColour, keep_wide_gamut: bool, no_rotate: bool = False
+) -> pyvips.Image:
+    """Shrink to `width` and colour-manage to sRGB (or P3), 8-bit, (+ alpha), in memory."""
+    if colour.hdr is not None:
+        image = image.thumbnail_image(width, height=_HUGE, size="down", no_rotate=no_rotate)
+        image = with_profile(tone_map_hdr(image, colour.hdr), colour.icc)
+        target = export_profile(image, keep_wide_gamut)
+        if target is not None:
+            image = image.icc_transform(target, embedded=True, intent=INTENT, depth=8)
+        return finish(image, target).copy_memory()
+    image = with_profile(image, colour.icc)
+    target = export_profile(image, keep_wide_gamut)
+    options = {"export_profile": target, "intent": INTENT} if target else {}
+    thumb = image.thumbnail_image(width, height=_HUGE, size="down", no_rotate=no_rotate, **options)
+    return finish(thumb, target).copy_memory()
+
+
+def _load_options(fmt: str, width: int, target: int, page: int) -> dict[str, object]:
+    """Shrink-on-load, and the page to load, for the format's own loader."""
+    if fmt == "jpeg":
+        return {"shrink": jpeg_shrink(width, target)}
+    if fmt == "webp":
+        return {"scale": webp_scale(width, target)}
+    if fmt == "tiff":
+        return {"page": page}
+    return {}
+
+
+def _nclx_colour(data: bytes, image: pyvips.Image) -> SourceColour:
+    """AVIF loaded by libvips: its ICC profile if it has one, else what its nclx box says (read by libheif)."""
+    if image.get_typeof(ICC_FIELD):
+        return SourceColour()
     try:
-        probe = pyvips.Image.new_from_buffer(data, "", access="sequential")
+        nclx = pillow_heif.open_heif(io.BytesIO(data)).info.get("nclx_profile")
+    except (ValueError, RuntimeError):
+        return SourceColour()
+    return from_nclx(nclx, grey=image.bands in (1, 2))
+
+
+def _decode_with_vips(data: bytes, fmt: str, max_width: int, limits: Limits, keep_wide_gamut: bool) -> Decoded:
+    if fmt == "tiff":
+        check_tiff_variant(data)
+    try:
+        probe = open_image(data, fmt, access="sequential")
+        pages = probe.get("n-pages") if probe.get_typeof("n-pages") else 1
+        page = 0
+        if fmt == "tiff" and pages > 1:
+            _check_limits(probe.width, probe.height, len(data), limits, pages)
+            page = tiff_page(data, pages)  # a pyramid's full-resolution level, never a reduced one
+            probe = open_image(data, fmt, access="sequential", page=page)
     except pyvips.Error as err:
-        raise _vips_error(fmt, err) from err
+        raise _load_error(data, fmt, err) from err
     orientation = probe.get("orientation") if probe.get_typeof("orientation") else 1
     width, height = (probe.height, probe.width) if orientation in _SWAPS_AXES else (probe.width, probe.height)
-    pages = probe.get("n-pages") if probe.get_typeof("n-pages") else 1
     exif = probe.get("exif-data") if probe.get_typeof("exif-data") else None
     _check_limits(width, height, len(data), limits, pages)
     header = Header(format=fmt, width=width, height=height, pages=pages, exif=exif)
+    target = min(max_width, width)
     try:
-        # fail_on must reach the loader through option_string: thumbnail's own fail_on is not passed on.
-        thumb = pyvips.Image.thumbnail_buffer(
-            data, min(max_width, width), height=_HUGE, size="down", option_string="fail_on=error"
-        )
-        image = _to_srgb8(thumb).copy_memory()
+        access = "sequential" if orientation == 1 else "random"
+        loaded = open_image(data, fmt, access=access, **_load_options(fmt, width, target, page))
+        colour = _nclx_colour(data, loaded) if fmt == "avif" else SourceColour()
+        image = _thumbnail(loaded, target, colour, keep_wide_gamut)
     except pyvips.Error as err:
-        raise _vips_error(fmt, err) from err
+        raise _load_error(data, fmt, err) from err
+    if _transparent(image):
+        raise CorruptImageError(f"the {fmt} data decodes to a fully transparent image")
     return Decoded(header=header, image=image)
 
 
-def _decode_heif(data: bytes, max_width: int, limits: Limits) -> Decoded:
+def _load_error(data: bytes, fmt: str, err: pyvips.Error) -> GalleryError:
+    explained = explain_tiff_failure(data, str(err)) if fmt == "tiff" else None
+    return explained or _vips_error(fmt, err)
+
+
+_HEIF_MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "I;16": 1, "I;16L": 1, "RGB;16": 3, "RGBA;16": 4}
+
+
+def _decode_heif(data: bytes, max_width: int, limits: Limits, keep_wide_gamut: bool) -> Decoded:
     """HEIC/HEIF through libheif (pillow-heif): the libvips in pyvips-binary has no HEVC decoder."""
     try:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
+        nclx = heif.info.get("nclx_profile")
+        if nclx and nclx.get("transfer_characteristics") in (PQ, HLG):
+            heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)  # tone-mapped from 10 bits
     except (ValueError, RuntimeError) as err:
         raise CorruptImageError(f"the HEIF data is damaged or truncated: {err}") from err
     width, height = heif.size  # libheif applies the container's rotation and mirroring
@@ -82,34 +160,41 @@ def _decode_heif(data: bytes, max_width: int, limits: Limits) -> Decoded:
     header = Header(format="heif", width=width, height=height, pages=len(heif), exif=exif)
     try:
         mode = heif.mode
-        bands = {"RGB": 3, "RGBA": 4}.get(mode)
+        bands = _HEIF_MODES.get(mode)
         if bands is None:
             raise UnsupportedImageError(f"HEIF pixel mode {mode} is not supported", code="unsupported_format")
         raw = heif.data  # libheif's own buffer, not a copy: a 12 MP photo is 36 MB
         stride = heif.stride
     except (ValueError, RuntimeError) as err:
         raise CorruptImageError(f"the HEIF data is damaged or truncated: {err}") from err
-    full = pyvips.Image.new_from_memory(raw, stride // bands, height, bands, "uchar")
-    if stride // bands != width:
+    sixteen = mode.startswith("I;16") or mode.endswith(";16")
+    sample = 2 if sixteen else 1
+    pixel_format = "ushort" if sixteen else "uchar"
+    full = pyvips.Image.new_from_memory(raw, stride // (bands * sample), height, bands, pixel_format)
+    if stride // (bands * sample) != width:
         full = full.crop(0, 0, width, height)
+    grey = bands <= 2
+    interpretation = ("grey16" if grey else "rgb16") if sixteen else ("b-w" if grey else "srgb")
+    full = full.copy(interpretation=interpretation)
     icc = heif.info.get("icc_profile")
-    if icc:
-        full = full.copy()
-        full.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
+    colour = SourceColour(icc=icc) if icc else from_nclx(nclx, grey=grey)
     try:
-        thumb = full.thumbnail_image(min(max_width, width), height=_HUGE, size="down", no_rotate=True)
-        image = _to_srgb8(thumb).copy_memory()
+        image = _thumbnail(full, min(max_width, width), colour, keep_wide_gamut, no_rotate=True)
     except pyvips.Error as err:
         raise _vips_error("HEIF", err) from err
     return Decoded(header=header, image=image)
 
 
-def decode(data: bytes, max_width: int, limits: Limits) -> Decoded:
-    """Check the header against `limits`, then decode once, shrinking on load to at most `max_width`."""
+def decode(data: bytes, max_width: int, limits: Limits, keep_wide_gamut: bool = False) -> Decoded:
+    """Check the header against `limits`, then decode once, shrinking on load to at most `max_width`.
+
+    The result is sRGB; with `keep_wide_gamut`, a photo tagged with a wider gamut stays Display P3 and keeps
+    the P3 profile (see colour.py).
+    """
     fmt = sniff_format(data)
     check_bytes(len(data), limits)
     if fmt in ("heif", "avif"):
         check_isobmff_complete(data)  # libheif would render a truncated file's missing tiles as grey
     if fmt == "heif":
-        return _decode_heif(data, max_width, limits)
-    return _decode_with_vips(data, fmt, max_width, limits)
+        return _decode_heif(data, max_width, limits, keep_wide_gamut)
+    return _decode_with_vips(data, fmt, max_width, limits, keep_wide_gamut)

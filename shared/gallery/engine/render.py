@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from gallery.engine.colour import ICC_FIELD, INTENT, finish
 from gallery.engine.decode import decode
 from gallery.engine.exif import read_exif
 from gallery.engine.placeholder import placeholder_and_colour
@@ -39,13 +40,21 @@ def target_widths(spec_widths: tuple[int, ...], image_width: int) -> tuple[int, 
 
 
 def _encode(image: pyvips.Image, fmt: OutputFormat, spec: RenditionSpec) -> bytes:
+    keep = "icc" if image.get_typeof(ICC_FIELD) else "none"  # only a Display P3 image carries a profile
     if fmt == "webp":
-        return bytes(image.webpsave_buffer(Q=spec.quality, effort=spec.webp_effort, keep="none"))
+        return bytes(image.webpsave_buffer(Q=spec.quality, effort=spec.webp_effort, keep=keep))
     if fmt == "avif":
-        return bytes(image.heifsave_buffer(Q=spec.quality, compression="av1", effort=spec.avif_effort, keep="none"))
+        return bytes(image.heifsave_buffer(Q=spec.quality, compression="av1", effort=spec.avif_effort, keep=keep))
     if image.bands == 4:
         image = image.flatten(background=[255, 255, 255])
-    return bytes(image.jpegsave_buffer(Q=spec.quality, optimize_coding=True, interlace=True, keep="none"))
+    return bytes(image.jpegsave_buffer(Q=spec.quality, optimize_coding=True, interlace=True, keep=keep))
+
+
+def _as_srgb(image: pyvips.Image) -> pyvips.Image:
+    """The image in sRGB for the placeholder and colour, which CSS reads as sRGB."""
+    if not image.get_typeof(ICC_FIELD):
+        return image
+    return finish(image.icc_transform("srgb", embedded=True, intent=INTENT), "srgb")
 
 
 def _shrink(image: pyvips.Image, width: int) -> pyvips.Image:
@@ -66,7 +75,7 @@ def render(data: bytes, spec: RenditionSpec, limits: Limits | None = None) -> Re
     Raises a PermanentError subclass for anything that is not a renderable image within `limits`.
     """
     started = time.perf_counter()
-    decoded = decode(data, max(spec.widths), limits or Limits())
+    decoded = decode(data, max(spec.widths), limits or Limits(), keep_wide_gamut=spec.keep_wide_gamut)
     header, current = decoded.header, decoded.image
     renditions: list[EncodedRendition] = []
     try:
@@ -78,7 +87,7 @@ def render(data: bytes, spec: RenditionSpec, limits: Limits | None = None) -> Re
                 if any(r.format == fmt and r.width == fitted.width for r in renditions):
                     continue  # two widths above the format's limit land on the same size: write it once
                 renditions.append(EncodedRendition(fitted.width, fitted.height, fmt, _encode(fitted, fmt, spec)))
-        placeholder, colour = placeholder_and_colour(current)
+        placeholder, colour = placeholder_and_colour(_as_srgb(current))
     except pyvips.Error as err:
         raise CorruptImageError(f"the image could not be rendered: {str(err).strip()[:300]}") from err
     renditions.sort(key=lambda r: (r.format, r.width))

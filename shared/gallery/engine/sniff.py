@@ -21,7 +21,7 @@ def sniff_format(data: bytes) -> str:
         return "gif"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # classic TIFF and BigTIFF
         return "tiff"
     if head[4:8] == b"ftyp":
         box_size = int.from_bytes(head[:4], "big")
