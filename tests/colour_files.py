@@ -136,9 +136,15 @@ def tagged(kind: str, fmt: str) -> Tagged:
         icc, pixels = builtin_profile("cmyk"), src.icc_transform("cmyk")
     data = encoded(pixels, fmt, icc)
     decoded = _DECODERS[fmt](data)
-    reference = _managed(decoded, icc)
-    unmanaged = _vips(decoded) if decoded.mode != "CMYK" else reference
-    return Tagged(f"{kind}_{fmt}", data, reference, unmanaged)
+    return Tagged(f"{kind}_{fmt}", data, _managed(decoded, icc), _unmanaged(data, fmt, decoded))
+
+
+def _unmanaged(data: bytes, fmt: str, decoded: Image.Image) -> pyvips.Image:
+    """The pixel values as the engine used to show them: converted to 8-bit sRGB as if untagged."""
+    if fmt == "heic":
+        return _vips(decoded)
+    image = pyvips.Image.new_from_buffer(data, "")
+    return image.colourspace("srgb").cast("uchar") if image.format != "ushort" else image.colourspace("srgb")
 
 
 @cache

@@ -15,9 +15,11 @@ import zlib
 from dataclasses import dataclass
 from functools import cache
 
+import pillow_heif
 from PIL import Image
 
 from gallery.engine.vips import pyvips
+from tests.colour_files import hdr, nclx, tagged
 from tests.paths import ORIENTATION, SAMPLES
 
 
@@ -90,6 +92,90 @@ def _pil_bytes(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
     out = io.BytesIO()
     image.save(out, fmt, **kwargs)
     return out.getvalue()
+
+
+def _heic(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    pillow_heif.from_pillow(image).save(out, format="HEIF", quality=90)
+    return out.getvalue()
+
+
+def _tiff_pages(*images: Image.Image) -> bytes:
+    out = io.BytesIO()
+    images[0].save(out, "TIFF", save_all=True, append_images=list(images[1:]), compression="tiff_deflate")
+    return out.getvalue()
+
+
+def with_tiff_compression_tag(tiff: bytes, compression: int) -> bytes:
+    """An uncompressed little-endian TIFF whose Compression tag (259) is rewritten to `compression`."""
+    entry = struct.pack("<HHIHH", 259, 3, 1, 1, 0)
+    assert tiff.count(entry) == 1
+    return tiff.replace(entry, struct.pack("<HHIHH", 259, 3, 1, compression, 0))
+
+
+def _pillow_photo() -> Image.Image:
+    return Image.open(ORIENTATION / "landscape_1.jpg").convert("RGB")  # 600x450
+
+
+def _format_cases() -> list[Case]:
+    """Colour-tagged files in every format, and the format variants of real-world photos."""
+    src, pil = _landscape(), _pillow_photo()
+    avis = bytearray(src.heifsave_buffer(compression="av1", effort=0, Q=90))
+    avis[8:12] = b"avis"  # an AVIF image sequence's major brand; its primary image is the still
+    lzma = io.BytesIO()
+    pil.save(lzma, "TIFF", compression="lzma")
+    lab8 = io.BytesIO()
+    pil.convert("LAB").save(lab8, "TIFF")
+    grey16 = pil.convert("I").point(lambda v: v * 257).convert("I;16")
+    clear = pyvips.Image.black(64, 64, bands=4).copy(interpretation="srgb")
+    tiff = ("image/tiff", Ready("tiff", 600, 450))
+    cases = [
+        *[
+            Case(f"{kind}_{fmt}.{ext}", tagged(kind, fmt).data, f"image/{expect}", Ready(expect, 480, 360))
+            for kind, fmt, ext, expect in (
+                ("p3", "png16", "png", "png"),
+                ("p3", "webp", "webp", "webp"),
+                ("p3", "tiff", "tif", "tiff"),
+                ("p3", "heic", "heic", "heif"),
+                ("p3", "avif", "avif", "avif"),
+                ("adobe", "jpeg", "jpg", "jpeg"),
+                ("grey18", "png16", "png", "png"),
+                ("cmyk", "tiff", "tif", "tiff"),
+            )
+        ],
+        Case("heic_nclx_p3.heic", nclx("p3", "heic").data, "image/heic", Ready("heif", 480, 360)),
+        Case("avif_nclx_bt2020.avif", nclx("bt2020", "avif").data, "image/avif", Ready("avif", 480, 360)),
+        Case("heic_hdr_pq.heic", hdr("pq"), "image/heic", Ready("heif", 480, 360)),
+        Case("heic_grey8.heic", _heic(pil.convert("L")), "image/heic", Ready("heif", 600, 450)),
+        Case("heic_grey16.heic", _heic(grey16), "image/heic", Ready("heif", 600, 450)),
+        Case("avif_sequence.avif", bytes(avis), "image/avif", Ready("avif", 600, 450)),
+        Case("tiff_bigtiff.tif", bytes(src.tiffsave_buffer(bigtiff=True)), *tiff),
+        Case("tiff_cielab16.tif", bytes(src.colourspace("labs").tiffsave_buffer()), *tiff),
+        Case("tiff_cielab_float.tif", bytes(src.colourspace("lab").tiffsave_buffer()), *tiff),
+        Case(
+            "tiff_pyramid_subifd.tif",
+            bytes(src.tiffsave_buffer(tile=True, tile_width=64, tile_height=64, pyramid=True, subifd=True)),
+            *tiff,
+        ),
+        Case(
+            "tiff_pyramid_pages.tif",
+            bytes(src.tiffsave_buffer(tile=True, tile_width=64, tile_height=64, pyramid=True)),
+            *tiff,
+        ),
+        Case("tiff_reduced_page_first.tif", _tiff_pages(pil.resize((150, 112)), pil), *tiff),
+    ]
+    failing = [
+        Case("tiff_lzma.tif", lzma.getvalue(), "image/tiff", Failed("unsupported_format")),
+        Case("tiff_cielab8.tif", lab8.getvalue(), "image/tiff", Failed("unsupported_format")),
+        Case(
+            "tiff_ojpeg.tif",
+            with_tiff_compression_tag(bytes(src.tiffsave_buffer(compression="none")), 6),
+            "image/tiff",
+            Failed("unsupported_format"),
+        ),
+        Case("png_fully_transparent.png", bytes(clear.pngsave_buffer()), "image/png", Failed("corrupt_image")),
+    ]
+    return cases + failing
 
 
 def _ready_cases() -> list[Case]:
@@ -224,7 +310,7 @@ def solid_200mp_png() -> bytes:
 
 @cache
 def corpus() -> tuple[Case, ...]:
-    return tuple(_ready_cases() + _failing_cases())
+    return tuple(_ready_cases() + _format_cases() + _failing_cases())
 
 
 def case(name: str) -> Case:

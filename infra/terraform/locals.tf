@@ -58,6 +58,7 @@ locals {
     FIRESTORE_DATABASE   = local.firestore_database_name
     GOOGLE_CLOUD_PROJECT = var.project_id
     KEEP_GPS             = tostring(var.keep_gps)
+    KEEP_WIDE_GAMUT      = tostring(var.keep_wide_gamut)
     LOG_LEVEL            = var.log_level
     MAX_BYTES            = tostring(var.max_bytes)
     MAX_FRAMES           = tostring(var.max_frames)

@@ -329,6 +329,17 @@ variable "avif_effort" {
   }
 }
 
+variable "keep_wide_gamut" {
+  type        = bool
+  description = "Render wide-gamut photos (Display P3, Adobe RGB, BT.2020) as Display P3 with an embedded P3 profile instead of sRGB; sRGB photos stay untagged sRGB (KEEP_WIDE_GAMUT). Changing it changes the rendition spec version, so backfill re-renders."
+  default     = false
+
+  validation {
+    condition     = var.keep_wide_gamut != null
+    error_message = "keep_wide_gamut must be true or false."
+  }
+}
+
 variable "keep_gps" {
   type        = bool
   description = "Store GPS coordinates from EXIF in the photo document (KEEP_GPS). Off by default for privacy."

@@ -55,6 +55,7 @@ class ServiceConfig:
                 quality=settings.rendition_quality,
                 webp_effort=settings.webp_effort,
                 avif_effort=settings.avif_effort,
+                keep_wide_gamut=settings.keep_wide_gamut,
             ),
             limits=Limits(
                 max_pixels=settings.max_pixels,

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         ),
     )
     avif_effort: int = Field(default=2, ge=0, le=9, description="AVIF encoder effort (0 fast … 9 small).")
+    keep_wide_gamut: bool = Field(
+        default=False,
+        description=(
+            "Keep wide gamut: a photo tagged Display P3, Adobe RGB or BT.2020 is rendered as Display P3 with a "
+            "small embedded P3 profile (browsers honour it) instead of sRGB; sRGB photos stay untagged sRGB."
+        ),
+    )
     keep_gps: bool = Field(default=False, description="Store GPS coordinates from EXIF in the photo document.")
     max_pixels: int = Field(
         default=100_000_000, ge=1, description="Largest accepted image, in pixels, checked from the header."

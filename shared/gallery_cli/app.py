@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -148,15 +149,23 @@ def render(
     files: Annotated[list[Path], typer.Argument(help="Photos to render", exists=True, dir_okay=False)],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the renditions")] = Path("renditions"),
     as_json: JsonOption = False,
+    keep_wide_gamut: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-wide-gamut/--srgb",
+            help="Keep wide-gamut photos Display P3 (tagged), or convert everything to sRGB; default: KEEP_WIDE_GAMUT",
+        ),
+    ] = None,
 ) -> None:
     """Render photos locally with exactly the engine and settings the function uses."""
     config = ServiceConfig.from_settings(Settings())
+    spec = config.spec if keep_wide_gamut is None else replace(config.spec, keep_wide_gamut=keep_wide_gamut)
     results: list[dict[str, Any]] = []
     failed = 0
     for file in files:
         data = file.read_bytes()
         try:
-            result = render_photo(data, config.spec, config.limits)
+            result = render_photo(data, spec, config.limits)
         except GalleryError as exc:
             failed += 1
             results.append({"file": str(file), "error": {"code": exc.code, "reason": exc.reason}})

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gallery.model import RenditionSpec
@@ -136,13 +136,7 @@ def fit_line(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
 
 def full_size(spec: RenditionSpec) -> RenditionSpec:
     """`spec` plus a full-size rendition, rendered from the same decode."""
-    return RenditionSpec(
-        widths=(*spec.widths, FULL_SIZE_WIDTH),
-        formats=spec.formats,
-        quality=spec.quality,
-        webp_effort=spec.webp_effort,
-        avif_effort=spec.avif_effort,
-    )
+    return replace(spec, widths=(*spec.widths, FULL_SIZE_WIDTH))
 
 
 def measure_once(
@@ -162,6 +156,7 @@ def measure_once(
             "quality": spec.quality,
             "webp_effort": spec.webp_effort,
             "avif_effort": spec.avif_effort,
+            "keep_wide_gamut": spec.keep_wide_gamut,
             "tasks": tasks,
             "rounds": rounds,
             "result": str(result),
@@ -234,6 +229,7 @@ def _worker(job: dict[str, object]) -> None:
         quality=int(job["quality"]),  # type: ignore[call-overload]
         webp_effort=int(job["webp_effort"]),  # type: ignore[call-overload]
         avif_effort=int(job["avif_effort"]),  # type: ignore[call-overload]
+        keep_wide_gamut=bool(job.get("keep_wide_gamut", False)),
     )
     tasks = int(job["tasks"])  # type: ignore[call-overload]
     rounds = int(job["rounds"])  # type: ignore[call-overload]
