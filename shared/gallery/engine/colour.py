@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pillow_heif
 from PIL import ImageCms
 
 from gallery.engine import iccgen
@@ -173,3 +174,38 @@ def finish(image: pyvips.Image, exported: str | None) -> pyvips.Image:
         image = image.copy()
         image.remove(ICC_FIELD)
     return image
+
+
+_HUGE = 10_000_000  # a height bound that never constrains: renditions are sized by width
+
+
+def managed_thumbnail(
+    image: pyvips.Image, width: int, colour: SourceColour, keep_wide_gamut: bool, no_rotate: bool = False
+) -> pyvips.Image:
+    """Shrink to `width` (upright unless `no_rotate`) and colour-manage to sRGB or P3: 8-bit (+ alpha), in memory.
+
+    An embedded or built profile is applied by the thumbnail itself (`export_profile`), after shrinking.
+    """
+    if colour.hdr is not None:
+        image = image.thumbnail_image(width, height=_HUGE, size="down", no_rotate=no_rotate)
+        image = with_profile(tone_map_hdr(image, colour.hdr), colour.icc)
+        target = export_profile(image, keep_wide_gamut)
+        if target is not None:
+            image = image.icc_transform(target, embedded=True, intent=INTENT, depth=8)
+        return finish(image, target).copy_memory()
+    image = with_profile(image, colour.icc)
+    target = export_profile(image, keep_wide_gamut)
+    options = {"export_profile": target, "intent": INTENT} if target else {}
+    thumb = image.thumbnail_image(width, height=_HUGE, size="down", no_rotate=no_rotate, **options)
+    return finish(thumb, target).copy_memory()
+
+
+def avif_colour(data: bytes, image: pyvips.Image) -> SourceColour:
+    """An AVIF loaded by libvips: its own ICC profile if it has one, else what its nclx box says (via libheif)."""
+    if image.get_typeof(ICC_FIELD):
+        return SourceColour()
+    try:
+        nclx = pillow_heif.open_heif(io.BytesIO(data)).info.get("nclx_profile")
+    except (ValueError, RuntimeError):
+        return SourceColour()
+    return from_nclx(nclx, grey=image.bands in (1, 2))

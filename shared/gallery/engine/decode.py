@@ -7,33 +7,14 @@ from dataclasses import dataclass
 
 import pillow_heif
 
-from gallery.engine.colour import (
-    HLG,
-    ICC_FIELD,
-    INTENT,
-    PQ,
-    SourceColour,
-    export_profile,
-    finish,
-    from_nclx,
-    tone_map_hdr,
-    with_profile,
-)
+from gallery.engine.colour import HLG, PQ, SourceColour, avif_colour, from_nclx, managed_thumbnail
 from gallery.engine.limits import check_bytes, check_header, check_isobmff_complete
-from gallery.engine.loaders import (
-    check_tiff_variant,
-    explain_tiff_failure,
-    jpeg_shrink,
-    open_image,
-    tiff_page,
-    webp_scale,
-)
+from gallery.engine.loaders import check_tiff_variant, explain_tiff_failure, load_options, open_image, tiff_page
 from gallery.engine.sniff import sniff_format
 from gallery.engine.vips import pyvips
 from gallery.errors import CorruptImageError, GalleryError, UnsupportedImageError
 from gallery.model import Limits
 
-_HUGE = 10_000_000  # a height bound that never constrains: renditions are sized by width
 _SWAPS_AXES = {5, 6, 7, 8}
 
 
@@ -66,46 +47,6 @@ def _transparent(image: pyvips.Image) -> bool:
     return image.bands in (2, 4) and image[image.bands - 1].max() == 0
 
 
-def _thumbnail(
-    image: pyvips.Image, width: int, colour: SourceColour, keep_wide_gamut: bool, no_rotate: bool = False
-) -> pyvips.Image:
-    """Shrink to `width` and colour-manage to sRGB (or P3), 8-bit, (+ alpha), in memory."""
-    if colour.hdr is not None:
-        image = image.thumbnail_image(width, height=_HUGE, size="down", no_rotate=no_rotate)
-        image = with_profile(tone_map_hdr(image, colour.hdr), colour.icc)
-        target = export_profile(image, keep_wide_gamut)
-        if target is not None:
-            image = image.icc_transform(target, embedded=True, intent=INTENT, depth=8)
-        return finish(image, target).copy_memory()
-    image = with_profile(image, colour.icc)
-    target = export_profile(image, keep_wide_gamut)
-    options = {"export_profile": target, "intent": INTENT} if target else {}
-    thumb = image.thumbnail_image(width, height=_HUGE, size="down", no_rotate=no_rotate, **options)
-    return finish(thumb, target).copy_memory()
-
-
-def _load_options(fmt: str, width: int, target: int, page: int) -> dict[str, object]:
-    """Shrink-on-load, and the page to load, for the format's own loader."""
-    if fmt == "jpeg":
-        return {"shrink": jpeg_shrink(width, target)}
-    if fmt == "webp":
-        return {"scale": webp_scale(width, target)}
-    if fmt == "tiff":
-        return {"page": page}
-    return {}
-
-
-def _nclx_colour(data: bytes, image: pyvips.Image) -> SourceColour:
-    """AVIF loaded by libvips: its ICC profile if it has one, else what its nclx box says (read by libheif)."""
-    if image.get_typeof(ICC_FIELD):
-        return SourceColour()
-    try:
-        nclx = pillow_heif.open_heif(io.BytesIO(data)).info.get("nclx_profile")
-    except (ValueError, RuntimeError):
-        return SourceColour()
-    return from_nclx(nclx, grey=image.bands in (1, 2))
-
-
 def _decode_with_vips(data: bytes, fmt: str, max_width: int, limits: Limits, keep_wide_gamut: bool) -> Decoded:
     if fmt == "tiff":
         check_tiff_variant(data)
@@ -126,10 +67,9 @@ def _decode_with_vips(data: bytes, fmt: str, max_width: int, limits: Limits, kee
     header = Header(format=fmt, width=width, height=height, pages=pages, exif=exif)
     target = min(max_width, width)
     try:
-        access = "sequential" if orientation == 1 else "random"
-        loaded = open_image(data, fmt, access=access, **_load_options(fmt, width, target, page))
-        colour = _nclx_colour(data, loaded) if fmt == "avif" else SourceColour()
-        image = _thumbnail(loaded, target, colour, keep_wide_gamut)
+        loaded = open_image(data, fmt, access="sequential", **load_options(fmt, width, target, page))
+        colour = avif_colour(data, loaded) if fmt == "avif" else SourceColour()
+        image = managed_thumbnail(loaded, target, colour, keep_wide_gamut)
     except pyvips.Error as err:
         raise _load_error(data, fmt, err) from err
     if _transparent(image):
@@ -179,7 +119,7 @@ def _decode_heif(data: bytes, max_width: int, limits: Limits, keep_wide_gamut: b
     icc = heif.info.get("icc_profile")
     colour = SourceColour(icc=icc) if icc else from_nclx(nclx, grey=grey)
     try:
-        image = _thumbnail(full, min(max_width, width), colour, keep_wide_gamut, no_rotate=True)
+        image = managed_thumbnail(full, min(max_width, width), colour, keep_wide_gamut, no_rotate=True)
     except pyvips.Error as err:
         raise _vips_error("HEIF", err) from err
     return Decoded(header=header, image=image)

@@ -67,6 +67,17 @@ def webp_scale(display_width: int, target: int) -> float:
     return min(1.0, 2 * target / display_width)
 
 
+def load_options(fmt: str, width: int, target: int, page: int) -> dict[str, object]:
+    """Shrink-on-load for a `target`-wide result from a `width`-wide photo, and the TIFF page, per format."""
+    if fmt == "jpeg":
+        return {"shrink": jpeg_shrink(width, target)}
+    if fmt == "webp":
+        return {"scale": webp_scale(width, target)}
+    if fmt == "tiff":
+        return {"page": page}
+    return {}
+
+
 def tiff_page(data: bytes, pages: int) -> int:
     """The page to render: the first, unless it is a reduced level of a pyramid whose full-size page follows.
 
