@@ -226,8 +226,8 @@ def _hlg_signal(scene: pyvips.Image) -> pyvips.Image:
     return (scene <= 1 / 12).ifthenelse((scene * 3) ** 0.5, log)
 
 
-def hdr(transfer: str) -> bytes:
-    """A 10-bit BT.2020 HEIC with a PQ or HLG nclx box: the photo with its white at 203 cd/m² (BT.2408)."""
+def hdr(transfer: str, fmt: str = "heic") -> bytes:
+    """A 10-bit BT.2020 HEIC or AVIF with a PQ or HLG nclx box: the photo with its white at 203 cd/m² (BT.2408)."""
     linear = _srgb_to_linear(photo()).recomb(BT709_TO_BT2020)
     linear = (linear < 0).ifthenelse(0, linear)
     if transfer == "pq":
@@ -236,7 +236,12 @@ def hdr(transfer: str) -> bytes:
         # HLG: display light (203 cd/m² white on a 1000 cd/m² display) back to scene light, ignoring the
         # small luminance-dependent OOTF term (system gamma 1.2), then the HLG OETF.
         code, signal = 18, _hlg_signal((linear * (203 / 1000)) ** (1 / 1.2))
-    samples = ((signal * 1023 + 0.5).floor() * 64).cast("ushort")  # 10 bits, as pillow-heif holds them in 16
+    samples = ((signal * 1023 + 0.5).floor() * 64).cast("ushort")  # 10 bits, held in 16
+    if fmt == "avif":
+        image = samples.copy(interpretation="rgb16")
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", builtin_profile("srgb"))
+        avif = bytes(image.heifsave_buffer(compression="av1", effort=0, Q=90, bitdepth=10, keep="icc"))
+        return with_nclx_colr(avif, 9, code, 6)  # libheif encoded YCbCr with BT.601 (6)
     heif = pillow_heif.from_bytes(mode="RGB;16", size=(WIDTH, samples.height), data=samples.write_to_memory())
     out = io.BytesIO()
     heif.save(out, format="HEIF", quality=-1, color_primaries=9, transfer_characteristics=code, matrix_coefficients=9)

@@ -124,6 +124,8 @@ def _format_cases() -> list[Case]:
     avis[8:12] = b"avis"  # an AVIF image sequence's major brand; its primary image is the still
     lzma = io.BytesIO()
     pil.save(lzma, "TIFF", compression="lzma")
+    zstd = io.BytesIO()
+    pil.save(zstd, "TIFF", compression="zstd")
     lab8 = io.BytesIO()
     pil.convert("LAB").save(lab8, "TIFF")
     grey16 = pil.convert("I").point(lambda v: v * 257).convert("I;16")
@@ -166,6 +168,7 @@ def _format_cases() -> list[Case]:
     ]
     failing = [
         Case("tiff_lzma.tif", lzma.getvalue(), "image/tiff", Failed("unsupported_format")),
+        Case("tiff_zstd.tif", zstd.getvalue(), "image/tiff", Failed("unsupported_format")),
         Case("tiff_cielab8.tif", lab8.getvalue(), "image/tiff", Failed("unsupported_format")),
         Case(
             "tiff_ojpeg.tif",

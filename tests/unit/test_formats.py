@@ -54,7 +54,12 @@ def test_greyscale_heif_renders_grey(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "variant"),
-    [("tiff_lzma.tif", "LZMA"), ("tiff_cielab8.tif", "8-bit CIELab"), ("tiff_ojpeg.tif", "OJPEG")],
+    [
+        ("tiff_lzma.tif", "LZMA"),
+        ("tiff_zstd.tif", "ZSTD"),
+        ("tiff_cielab8.tif", "8-bit CIELab"),
+        ("tiff_ojpeg.tif", "OJPEG"),
+    ],
 )
 def test_undecodable_tiff_variants_are_refused_by_name(name: str, variant: str) -> None:
     with pytest.raises(UnsupportedImageError, match=variant) as raised:
