@@ -222,7 +222,7 @@ def _pq_signal(nits: pyvips.Image) -> pyvips.Image:
 
 def _hlg_signal(scene: pyvips.Image) -> pyvips.Image:
     a, b, c = 0.17883277, 0.28466892, 0.55991073
-    log = ((scene * 12 - b).relational_const("more", [1e-6]).ifthenelse(scene * 12 - b, 1e-6)).log() * a + c
+    log = ((scene * 12 - b) > 1e-6).ifthenelse(scene * 12 - b, 1e-6).log() * a + c
     return (scene <= 1 / 12).ifthenelse((scene * 3) ** 0.5, log)
 
 

@@ -113,6 +113,15 @@ def with_tiff_compression_tag(tiff: bytes, compression: int) -> bytes:
     return tiff.replace(entry, struct.pack("<HHIHH", 259, 3, 1, compression, 0))
 
 
+def _track_only(avif: bytes) -> bytes:
+    """An image sequence's layout without its still image: the top-level meta box becomes a moov one.
+
+    (No encoder here writes AV1 sequence tracks; libheif reads this file's boxes exactly like a track-only one.)
+    """
+    at = avif.find(b"meta")
+    return avif[:at] + b"moov" + avif[at + 4 :]
+
+
 def _pillow_photo() -> Image.Image:
     return Image.open(ORIENTATION / "landscape_1.jpg").convert("RGB")  # 600x450
 
@@ -176,6 +185,7 @@ def _format_cases() -> list[Case]:
             "image/tiff",
             Failed("unsupported_format"),
         ),
+        Case("avif_sequence_track_only.avif", _track_only(bytes(avis)), "image/avif", Failed("unsupported_format")),
         Case("png_fully_transparent.png", bytes(clear.pngsave_buffer()), "image/png", Failed("corrupt_image")),
     ]
     return cases + failing

@@ -59,9 +59,10 @@ def test_greyscale_heif_renders_grey(name: str) -> None:
         ("tiff_zstd.tif", "ZSTD"),
         ("tiff_cielab8.tif", "8-bit CIELab"),
         ("tiff_ojpeg.tif", "OJPEG"),
+        ("avif_sequence_track_only.avif", "only a track"),
     ],
 )
-def test_undecodable_tiff_variants_are_refused_by_name(name: str, variant: str) -> None:
+def test_undecodable_variants_are_refused_by_name(name: str, variant: str) -> None:
     with pytest.raises(UnsupportedImageError, match=variant) as raised:
         render(case(name).data, FULL, Limits())
     assert raised.value.code == "unsupported_format"

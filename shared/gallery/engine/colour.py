@@ -58,7 +58,14 @@ def _area(red: tuple[float, float], green: tuple[float, float], blue: tuple[floa
     return abs((green[0] - red[0]) * (blue[1] - red[1]) - (blue[0] - red[0]) * (green[1] - red[1])) / 2
 
 
-_SRGB_AREA = _area(*SRGB_XY)
+def _xy_of(xyz: tuple[float, ...]) -> tuple[float, float]:
+    total = sum(xyz)
+    return (xyz[0] / total, xyz[1] / total)
+
+
+# Profile colorants are adapted to the D50 PCS white: compare with sRGB's colorants adapted the same way.
+_SRGB_PCS = iccgen.colorants(*SRGB_XY, (0.3127, 0.3290))[0]
+_SRGB_PCS_AREA = _area(*[_xy_of(tuple(row[i] for row in _SRGB_PCS)) for i in range(3)])
 
 
 def is_wide_gamut(icc: bytes | None) -> bool:
@@ -72,26 +79,18 @@ def is_wide_gamut(icc: bytes | None) -> bool:
         return False  # an unreadable profile is refused by the transform itself
     if len(xy) != 3:
         return False  # a LUT profile (no colorants): rendered as sRGB
-    # Colorants are D50-adapted: compare with sRGB's own adapted colorants.
-    srgb_pcs, _ = iccgen.colorants(*SRGB_XY, (0.3127, 0.3290))
-    srgb_xy = [_xy_of(tuple(row[i] for row in srgb_pcs)) for i in range(3)]
-    return _area(xy[0], xy[1], xy[2]) > _WIDE_AREA * _area(srgb_xy[0], srgb_xy[1], srgb_xy[2])
-
-
-def _xy_of(xyz: tuple[float, ...]) -> tuple[float, float]:
-    total = sum(xyz)
-    return (xyz[0] / total, xyz[1] / total)
+    return _area(xy[0], xy[1], xy[2]) > _WIDE_AREA * _SRGB_PCS_AREA
 
 
 def from_nclx(nclx: Mapping[str, Any] | None, grey: bool) -> SourceColour:
     """The colour an HEIF/AVIF nclx box describes; plain sRGB (no profile) where it says sRGB or nothing."""
     if not nclx:
         return SourceColour()
-    primaries, transfer = nclx.get("color_primaries"), nclx.get("transfer_characteristics")
+    primaries, transfer = nclx.get("color_primaries"), int(nclx.get("transfer_characteristics") or 2)
     hdr = transfer if transfer in (PQ, HLG) else None
-    curve = iccgen.SRGB_CURVE if hdr else _SDR_CURVES.get(transfer)  # type: ignore[arg-type]
-    if curve is None:
-        logger.info("nclx transfer %s is not known: read as sRGB", transfer)
+    curve = iccgen.SRGB_CURVE if hdr else _SDR_CURVES.get(transfer)
+    if curve is None:  # 2 (unspecified) and the rare others
+        logger.info("nclx transfer %s read as sRGB", transfer)
         curve = iccgen.SRGB_CURVE
     if grey:
         if curve == iccgen.SRGB_CURVE:
@@ -130,7 +129,7 @@ def tone_map_hdr(image: pyvips.Image, transfer: int) -> pyvips.Image:
         m1, m2 = 2610 / 16384, 2523 / 4096 * 128
         c1, c2, c3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
         n = e ** (1 / m2)
-        linear = ((n - c1).relational_const("more", [0]).ifthenelse(n - c1, 0) / (c2 - n * c3)) ** (1 / m1)
+        linear = (((n - c1) > 0).ifthenelse(n - c1, 0) / (c2 - n * c3)) ** (1 / m1)
         linear = linear * (10000 / 203)
     else:
         a, b, c = 0.17883277, 0.28466892, 0.55991073
@@ -206,6 +205,6 @@ def avif_colour(data: bytes, image: pyvips.Image) -> SourceColour:
         return SourceColour()
     try:
         nclx = pillow_heif.open_heif(io.BytesIO(data)).info.get("nclx_profile")
-    except (ValueError, RuntimeError):
+    except (ValueError, RuntimeError, OSError):
         return SourceColour()
     return from_nclx(nclx, grey=image.bands in (1, 2))

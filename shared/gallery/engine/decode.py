@@ -9,7 +9,14 @@ import pillow_heif
 
 from gallery.engine.colour import HLG, PQ, SourceColour, avif_colour, from_nclx, managed_thumbnail
 from gallery.engine.limits import check_bytes, check_header, check_isobmff_complete
-from gallery.engine.loaders import check_tiff_variant, explain_tiff_failure, load_options, open_image, tiff_page
+from gallery.engine.loaders import (
+    check_still_image,
+    check_tiff_variant,
+    explain_tiff_failure,
+    load_options,
+    open_image,
+    tiff_page,
+)
 from gallery.engine.sniff import sniff_format
 from gallery.engine.vips import pyvips
 from gallery.errors import CorruptImageError, GalleryError, UnsupportedImageError
@@ -135,6 +142,7 @@ def decode(data: bytes, max_width: int, limits: Limits, keep_wide_gamut: bool = 
     check_bytes(len(data), limits)
     if fmt in ("heif", "avif"):
         check_isobmff_complete(data)  # libheif would render a truncated file's missing tiles as grey
+        check_still_image(data, fmt)
     if fmt == "heif":
         return _decode_heif(data, max_width, limits, keep_wide_gamut)
     return _decode_with_vips(data, fmt, max_width, limits, keep_wide_gamut)

@@ -137,3 +137,27 @@ def explain_tiff_failure(data: bytes, message: str) -> UnsupportedImageError | N
             "8-bit CIELab TIFF is not supported (16-bit and float CIELab are)", code="unsupported_format"
         )
     return None
+
+
+def _top_level_boxes(data: bytes) -> list[bytes]:
+    """The types of an ISOBMFF file's top-level boxes (the sizes were checked by `check_isobmff_complete`)."""
+    kinds, offset = [], 0
+    while len(data) - offset >= 8:
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        kinds.append(data[offset + 4 : offset + 8])
+        if size == 1:
+            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
+        if size < 8:
+            break
+        offset += size
+    return kinds
+
+
+def check_still_image(data: bytes, fmt: str) -> None:
+    """HEIF/AVIF: an image sequence renders its still (primary) image; one that only holds a track has none."""
+    boxes = _top_level_boxes(data)
+    if b"meta" not in boxes and b"moov" in boxes:
+        raise UnsupportedImageError(
+            f"this {fmt.upper()} image sequence holds only a track and no still image, which is not supported",
+            code="unsupported_format",
+        )
