@@ -7,6 +7,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
+from gallery.service import ServiceConfig
 from gallery.settings import Settings
 from tests.paths import ROOT
 
@@ -54,3 +55,11 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     table = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.M))
     assert Settings.env_names() <= table, Settings.env_names() - table
+
+
+def test_keep_wide_gamut_reaches_the_rendition_spec_and_its_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = ServiceConfig.from_settings(Settings()).spec
+    monkeypatch.setenv("KEEP_WIDE_GAMUT", "true")
+    wide = ServiceConfig.from_settings(Settings()).spec
+    assert (default.keep_wide_gamut, wide.keep_wide_gamut) == (False, True)
+    assert default.version != wide.version  # backfill sees the change and re-renders
