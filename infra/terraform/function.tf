@@ -42,6 +42,10 @@ resource "google_cloudfunctions2_function" "thumbnailer" {
       error_message = "function_memory_mib does not fit function_cpu: Cloud Run allows at most 4 GiB with 1 vCPU, 8 GiB with 2, 16 GiB with 4, 24 GiB with 6, 32 GiB with 8, and needs at least 2 GiB with 4 vCPUs and 4 GiB with 6 or 8."
     }
     precondition {
+      condition     = var.max_attempts < var.max_delivery_attempts
+      error_message = "max_attempts must be below max_delivery_attempts: the function records a photo that keeps failing before Pub/Sub dead-letters its notification."
+    }
+    precondition {
       condition     = var.retry_maximum_backoff_seconds >= var.retry_minimum_backoff_seconds
       error_message = "retry_maximum_backoff_seconds must not be below retry_minimum_backoff_seconds."
     }

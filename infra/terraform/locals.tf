@@ -60,19 +60,23 @@ locals {
     KEEP_GPS             = tostring(var.keep_gps)
     KEEP_WIDE_GAMUT      = tostring(var.keep_wide_gamut)
     LOG_LEVEL            = var.log_level
+    MAX_ATTEMPTS         = tostring(var.max_attempts)
     MAX_BYTES            = tostring(var.max_bytes)
     MAX_FRAMES           = tostring(var.max_frames)
     MAX_PIXELS           = tostring(var.max_pixels)
+    MAX_REQUEST_BYTES    = tostring(var.max_request_bytes)
     MAX_SIDE             = tostring(var.max_side)
     PHOTOS_COLLECTION    = var.photos_collection
-    RENDER_CONCURRENCY   = tostring(local.render_concurrency)
-    RENDITIONS_BASE_URL  = var.renditions_base_url
-    RENDITIONS_BUCKET    = google_storage_bucket.renditions.name
-    RENDITION_FORMATS    = join(",", var.rendition_formats)
-    RENDITION_QUALITY    = tostring(var.rendition_quality)
-    RENDITION_WIDTHS     = join(",", [for w in var.rendition_widths : tostring(w)])
-    UPLOADS_BUCKET       = google_storage_bucket.uploads.name
-    WEBP_EFFORT          = tostring(var.webp_effort)
+    # A delivery holds a processing photo for as long as Pub/Sub waits for its answer.
+    PROCESSING_LEASE_SECONDS = tostring(local.ack_deadline_seconds)
+    RENDER_CONCURRENCY       = tostring(local.render_concurrency)
+    RENDITIONS_BASE_URL      = var.renditions_base_url
+    RENDITIONS_BUCKET        = google_storage_bucket.renditions.name
+    RENDITION_FORMATS        = join(",", var.rendition_formats)
+    RENDITION_QUALITY        = tostring(var.rendition_quality)
+    RENDITION_WIDTHS         = join(",", [for w in var.rendition_widths : tostring(w)])
+    UPLOADS_BUCKET           = google_storage_bucket.uploads.name
+    WEBP_EFFORT              = tostring(var.webp_effort)
     # One libvips worker thread per render; parallelism comes from concurrent requests instead.
     VIPS_CONCURRENCY = "1"
     # Bound glibc's per-thread arenas so concurrent renders do not fragment memory past the limit.

@@ -3,7 +3,8 @@
 # A 2xx answer acknowledges a notification. Anything else (the function answers 503 on a transient failure,
 # 400 on something that is not a notification) makes Pub/Sub redeliver with exponential backoff; after
 # max_delivery_attempts the message moves to the dead-letter topic, where the pull subscription keeps it for
-# inspection and the alert (monitoring.tf) fires.
+# inspection and the alert (monitoring.tf) fires, and a second, push subscription hands it back to the function
+# at /dead-letters, which records it on the photo's document (failed, dead_lettered) without rendering anything.
 
 resource "google_pubsub_topic" "uploads" {
   # checkov:skip=CKV_GCP_83: Google-managed encryption; the messages are object metadata, not photo bytes. Add kms_key_name here if your policy requires CMEK.
@@ -77,6 +78,44 @@ resource "google_pubsub_subscription" "dead_letter" {
   expiration_policy {
     ttl = ""
   }
+}
+
+# Dead letters back to the function, at its own path: the same code, identity and settings record them on the
+# photo's document (status failed, error.code dead_lettered), so `gallery failures` shows them. Only messages
+# Pub/Sub itself dead-lettered arrive here (only its service agent may publish to the dead-letter topic), and the
+# function checks each against the bucket like any notification. No dead-letter policy: retried with backoff
+# until message_retention_days, while the pull subscription above keeps its own copy for inspection.
+resource "google_pubsub_subscription" "dead_letter_recorder" {
+  project = var.project_id
+  name    = "${var.name_prefix}-dead-letter-recorder"
+  topic   = google_pubsub_topic.dead_letter.id
+  labels  = local.labels
+
+  ack_deadline_seconds       = local.ack_deadline_seconds
+  message_retention_duration = "${var.message_retention_days * 86400}s"
+
+  push_config {
+    push_endpoint = "${google_cloudfunctions2_function.thumbnailer.service_config[0].uri}/dead-letters"
+
+    oidc_token {
+      service_account_email = google_service_account.invoker.email
+      audience              = google_cloudfunctions2_function.thumbnailer.service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "${var.retry_minimum_backoff_seconds}s"
+    maximum_backoff = "${max(var.retry_minimum_backoff_seconds, var.retry_maximum_backoff_seconds)}s"
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
+    google_cloud_run_service_iam_member.invoker_runs_function,
+    google_service_account_iam_member.pubsub_mints_invoker_tokens,
+  ]
 }
 
 # The Pub/Sub service agent moves undeliverable messages: it publishes to the dead-letter topic and

@@ -427,6 +427,28 @@ variable "max_delivery_attempts" {
   }
 }
 
+variable "max_attempts" {
+  type        = number
+  description = "Deliveries that may begin processing one photo generation; the next records it failed (too_many_attempts) instead of rendering, so a photo that crashes its instance stops being retried (MAX_ATTEMPTS). Must be below max_delivery_attempts, so the function decides before Pub/Sub dead-letters."
+  default     = 5
+
+  validation {
+    condition     = var.max_attempts >= 1 && var.max_attempts <= 99 && floor(var.max_attempts) == var.max_attempts
+    error_message = "max_attempts must be a whole number between 1 and 99."
+  }
+}
+
+variable "max_request_bytes" {
+  type        = number
+  description = "Largest request body the function reads; a notification is about 2 KiB (MAX_REQUEST_BYTES). Larger answers 400."
+  default     = 65536
+
+  validation {
+    condition     = var.max_request_bytes >= 1024 && var.max_request_bytes <= 33554432
+    error_message = "max_request_bytes must be between 1024 and 33554432 (Cloud Run's 32 MiB request limit)."
+  }
+}
+
 variable "retry_minimum_backoff_seconds" {
   type        = number
   description = "Shortest wait before Pub/Sub redelivers a failed notification (exponential backoff starts here)."

@@ -133,3 +133,13 @@ class BeginOutcome(enum.Enum):
     PROCEED = "proceed"
     STALE = "stale"  # a newer generation is registered
     DONE = "done"  # this generation is already ready with the current spec
+    EXHAUSTED = "exhausted"  # past the delivery cap: recorded failed (too_many_attempts) instead of rendering
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """What Cloud Storage says about the live (current) generation of an object."""
+
+    generation: int
+    size: int | None = None
+    content_type: str | None = None

@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from gallery.model import BeginOutcome
+from gallery.model import BeginOutcome, LiveObject
 
 
 class SourceStore(Protocol):
     """Read access to the uploads bucket."""
+
+    def live_object(self, bucket: str, name: str) -> LiveObject | None:
+        """The live generation of the object (one metadata read, never cached), or None if there is none.
+
+        Every state change is checked against this, never against what a message claims.
+        Raises TransientError when storage is unavailable.
+        """
+        ...
 
     def download(self, bucket: str, name: str, generation: int, max_bytes: int) -> bytes:
         """The object's bytes at exactly `generation`.
@@ -47,8 +55,19 @@ class EventSink(Protocol):
 class Registry(Protocol):
     """The photo documents. Every write is guarded by generation in a transaction."""
 
-    def begin(self, photo_id: str, generation: int, fields: Mapping[str, Any], spec_version: str) -> BeginOutcome:
-        """Mark `generation` as processing unless a newer one is registered or it is already done."""
+    def begin(
+        self,
+        photo_id: str,
+        generation: int,
+        fields: Mapping[str, Any],
+        spec_version: str,
+        *,
+        max_attempts: int = ...,
+        lease_seconds: float = ...,
+    ) -> BeginOutcome:
+        """Count one more delivery of `generation` and mark it processing, unless a newer one is registered,
+        it is already done, or it used up `max_attempts` (then it is recorded failed: EXHAUSTED).
+        See `gallery.registry_rules.begin_document`."""
         ...
 
     def complete(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
@@ -63,8 +82,16 @@ class Registry(Protocol):
         """Record the last transient error and the attempt count while Pub/Sub retries."""
         ...
 
-    def remove(self, photo_id: str, generation: int) -> bool:
-        """Delete the document if it is at `generation` or older; True if something was deleted."""
+    def remove(self, photo_id: str, generation: int, *, live_generation: int | None) -> bool:
+        """Delete the document if it is at `generation` or older and its generation is not `live_generation`
+        (what Cloud Storage says is live now); True if something was deleted."""
+        ...
+
+    def record_dead_letter(
+        self, photo_id: str, generation: int, fields: Mapping[str, Any], reason: str, *, live_generation: int | None
+    ) -> bool:
+        """Record that Pub/Sub gave up on the FINALIZE of `generation` (failed, `dead_lettered`); True if written.
+        See `gallery.registry_rules.dead_letter_document`."""
         ...
 
     def get(self, photo_id: str) -> dict[str, Any] | None:

@@ -1,18 +1,29 @@
-"""The generation rules every registry applies, as pure functions over the stored document.
+"""The generation and delivery rules every registry applies, as pure functions over the stored document.
 
 A document belongs to one source generation. A newer generation always wins; an older one never
 overwrites, completes, fails or removes it. The same generation processed twice is a no-op once done.
+
+Deliveries are counted: every delivery that begins processing a generation adds one to `attempts` (written
+before anything is downloaded or rendered) and holds a lease (`lease_expires_at`) for as long as one delivery
+may take. A delivery that finds `attempts` already at the cap records the photo failed (`too_many_attempts`)
+instead of rendering, so a photo whose render kills its instance stops being retried.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gallery.model import BeginOutcome
 
 Doc = Mapping[str, Any]
+
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_LEASE_SECONDS = 600.0
+TOO_MANY_ATTEMPTS = "too_many_attempts"
+DEAD_LETTERED = "dead_lettered"
+SETTLED = ("ready", "failed")
 
 
 def stored_generation(doc: Doc | None) -> int | None:
@@ -22,27 +33,83 @@ def stored_generation(doc: Doc | None) -> int | None:
     return int(value) if value is not None else None
 
 
+def attempts(doc: Doc | None) -> int:
+    """Deliveries that began processing the document's generation (since it was last ready)."""
+    try:
+        return int((doc or {}).get("attempts") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def over_cap(doc: Doc | None, max_attempts: int) -> bool:
+    """Whether the document's generation has used up its deliveries (the next one records it failed)."""
+    return attempts(doc) >= max_attempts
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
+
+
+def lease_expired(doc: Doc | None, now: datetime) -> bool:
+    """Whether a `processing` document's last delivery has had all the time one delivery may take.
+
+    A document without a lease (written before leases existed) counts as expired.
+    """
+    until = _as_datetime((doc or {}).get("lease_expires_at"))
+    return until is None or until <= now
+
+
+def failure_fields(code: str, reason: str) -> dict[str, Any]:
+    """The fields of a failed document: the error, and no renditions."""
+    return {"status": "failed", "error": {"code": code, "reason": reason}, "renditions": [], "srcset": {}, "src": None}
+
+
 def begin_document(
-    doc: Doc | None, generation: int, fields: Mapping[str, Any], spec_version: str, now: datetime
+    doc: Doc | None,
+    generation: int,
+    fields: Mapping[str, Any],
+    spec_version: str,
+    now: datetime,
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> tuple[BeginOutcome, dict[str, Any] | None]:
-    """Decide whether `generation` may start processing, and the document to store if so."""
+    """Decide whether `generation` may start processing, and the document to store.
+
+    PROCEED: store the returned document (`processing`, one more attempt, a fresh lease) and render.
+    EXHAUSTED: `max_attempts` deliveries already began without an outcome; store the returned `failed` document.
+    STALE / DONE: store nothing.
+    """
     stored = stored_generation(doc)
     if stored is not None and stored > generation:
         return BeginOutcome.STALE, None
     same = doc is not None and stored == generation
-    if (
-        same
-        and doc is not None
-        and doc.get("status") in ("ready", "failed")
-        and doc.get("spec_version") == spec_version
-    ):
+    status = (doc or {}).get("status")
+    if same and status in SETTLED and (doc or {}).get("spec_version") == spec_version:
         return BeginOutcome.DONE, None
+    # The count runs per generation until it is ready: a spec change re-renders a ready photo from 1 again,
+    # while failed/retrying/processing keep counting (a retry of a broken photo is one more attempt).
+    counted = attempts(doc) if same and status != "ready" else 0
     new = dict(doc or {})
     new.update(fields)
+    if same and counted >= max_attempts:
+        reason = (
+            f"{counted} deliveries began processing this photo without an outcome (the limit is {max_attempts}): "
+            "its render probably crashes or exhausts the instance"
+        )
+        last = (doc or {}).get("last_error")
+        if isinstance(last, Mapping) and last.get("reason"):
+            reason += f"; last error: {last.get('code')}: {last.get('reason')}"
+        new.update(failure_fields(TOO_MANY_ATTEMPTS, reason))
+        new.update(lease_expires_at=None, updated_at=now)
+        return BeginOutcome.EXHAUSTED, new
     new.update(
         status="processing",
         spec_version=spec_version,
-        attempts=int(new.get("attempts", 0)) + 1 if same else 1,
+        attempts=counted + 1,
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
         created_at=(doc or {}).get("created_at", now),
         updated_at=now,
     )
@@ -66,12 +133,86 @@ def may_remove(doc: Doc | None, generation: int) -> bool:
     return doc is not None and (stored is None or stored <= generation)
 
 
-def retry_document(doc: Doc | None, generation: int, now: datetime) -> dict[str, Any] | None:
+def may_deregister(doc: Doc | None, generation: int, live_generation: int | None) -> bool:
+    """A DELETE of `generation` removes the document only if its generation is no longer live in the bucket.
+
+    `live_generation` is what Cloud Storage says now (None: no object). A DELETE naming the live generation
+    (forged, or an old message replayed after a re-upload) changes nothing.
+    """
+    if not may_remove(doc, generation):
+        return False
+    stored = stored_generation(doc)
+    return live_generation is None or stored is None or stored != live_generation
+
+
+def dead_letter_document(
+    doc: Doc | None,
+    generation: int,
+    fields: Mapping[str, Any],
+    reason: str,
+    now: datetime,
+    *,
+    live_generation: int | None,
+) -> dict[str, Any] | None:
+    """The document recording that Pub/Sub gave up on the FINALIZE of `generation`, or None to change nothing.
+
+    Recorded only for the live generation, and never over a settled (`ready`/`failed`) document of that
+    generation, nor over a newer one. A photo with no document yet (the function never got to it) gets one.
+    """
+    if live_generation != generation:
+        return None
+    stored = stored_generation(doc)
+    if stored is not None and stored > generation:
+        return None
+    same = doc is not None and stored == generation
+    if same and (doc or {}).get("status") in SETTLED:
+        return None
+    new = dict(doc or {}) if same else {}
+    new.update(fields)
+    last = new.get("last_error")
+    if isinstance(last, Mapping) and last.get("reason"):
+        reason += f"; last error: {last.get('code')}: {last.get('reason')}"
+    new.update(failure_fields(DEAD_LETTERED, reason))
+    new.update(
+        lease_expires_at=None,
+        attempts=attempts(new),
+        created_at=(doc or {}).get("created_at", now),
+        updated_at=now,
+    )
+    new.setdefault("last_error", None)
+    return new
+
+
+def retry_document(
+    doc: Doc | None,
+    generation: int,
+    now: datetime,
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    force: bool = False,
+) -> dict[str, Any] | None:
     """A failed document of `generation` marked `retrying` (so a redelivery is processed again), or None.
 
     `begin_document` treats `failed` as done; `retrying` is not, so the next FINALIZE of the same generation
-    proceeds. The error stays on the document until the retry succeeds or fails again.
+    proceeds. The error stays on the document until the retry succeeds or fails again. A photo past its
+    delivery cap is only re-queued with `force`, which also gives it a fresh count.
     """
     if doc is None or stored_generation(doc) != generation or doc.get("status") != "failed":
         return None
-    return {**doc, "status": "retrying", "retry_requested_at": now, "updated_at": now}
+    if over_cap(doc, max_attempts) and not force:
+        return None
+    new = {**doc, "status": "retrying", "retry_requested_at": now, "updated_at": now}
+    if force:
+        new["attempts"] = 0
+    return new
+
+
+def reset_document(doc: Doc | None, generation: int, now: datetime) -> dict[str, Any] | None:
+    """A document of `generation` given a fresh delivery count (a forced backfill), or None if it changed.
+
+    A `failed` one becomes `retrying` (so the next delivery renders it); a `processing` one keeps its status.
+    """
+    if doc is None or stored_generation(doc) != generation or doc.get("status") == "ready":
+        return None
+    status = "retrying" if doc.get("status") == "failed" else doc.get("status")
+    return {**doc, "status": status, "attempts": 0, "lease_expires_at": None, "updated_at": now}

@@ -17,9 +17,9 @@ from gallery.errors import PermanentError, SourceGoneError, TransientError
 from gallery.ids import photo_id, rendition_prefix
 from gallery.logs import log_labels
 from gallery.manifest import ready_fields, rendition_path
-from gallery.model import BeginOutcome, EventKind, Limits, ObjectEvent, RenderResult, RenditionSpec
+from gallery.model import BeginOutcome, EventKind, Limits, LiveObject, ObjectEvent, RenderResult, RenditionSpec
 from gallery.ports import EventSink, Registry, RenditionStore, SourceStore
-from gallery.registry_rules import may_remove
+from gallery.registry_rules import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_ATTEMPTS, may_deregister
 from gallery.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class ServiceConfig:
     url_prefix: str
     keep_gps: bool = False
     render_concurrency: int = 2
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceConfig:
@@ -66,6 +68,8 @@ class ServiceConfig:
             url_prefix=settings.renditions_url_prefix,
             keep_gps=settings.keep_gps,
             render_concurrency=settings.render_concurrency,
+            max_attempts=settings.max_attempts,
+            lease_seconds=settings.processing_lease_seconds,
         )
 
 
@@ -131,23 +135,83 @@ class PhotoService:
             logger.info("notification ignored", extra={"json_fields": {"event": event.event_type}})
             return Outcome.IGNORED
 
-    def _register(self, pid: str, event: ObjectEvent) -> Outcome:
-        started = time.perf_counter()
-        generation = event.generation
-        source = {
+    def record_dead_letter(self, event: ObjectEvent, delivery_count: int | None = None) -> Outcome:
+        """Pub/Sub gave up on this notification: make that visible on the photo's document.
+
+        A dead-lettered FINALIZE of the live generation marks the photo failed (`dead_lettered`, with the
+        last transient error the document carries); nothing is rendered. A dead-lettered DELETE is simply
+        processed once more (deregistration is checked against the bucket and renders nothing).
+        """
+        self._refuse_if_draining()
+        pid = photo_id(event.bucket, event.name)
+        with log_labels(photo_id=pid, bucket=event.bucket, object=event.name, generation=event.generation):
+            if event.bucket != self._config.uploads_bucket:
+                logger.warning("dead letter for another bucket ignored")
+                return Outcome.IGNORED
+            if event.kind is EventKind.DELETE and not event.is_overwrite_delete:
+                return self._deregister(pid, event)
+            if event.kind is not EventKind.FINALIZE:
+                return Outcome.IGNORED
+            live = self._sources.live_object(event.bucket, event.name)
+            count = f"{delivery_count} deliveries" if delivery_count else "its delivery attempts"
+            reason = f"Pub/Sub dead-lettered the notification after {count} without an answer"
+            recorded = self._registry.record_dead_letter(
+                pid,
+                event.generation,
+                self._source_fields(pid, event, live),
+                reason,
+                live_generation=live.generation if live else None,
+            )
+            if not recorded:
+                logger.info("dead letter of a settled, superseded or deleted generation; nothing recorded")
+                return Outcome.STALE
+            self._drop_renditions(pid, up_to=event.generation)
+            logger.error("photo failed: %s", reason, extra={"json_fields": {"error_code": "dead_lettered"}})
+            return Outcome.FAILED
+
+    @staticmethod
+    def _source_fields(pid: str, event: ObjectEvent, live: LiveObject | None) -> dict[str, Any]:
+        """The document's identity, with size and content type as the bucket (not the message) states them."""
+        return {
             "photo_id": pid,
             "source": {
                 "bucket": event.bucket,
                 "name": event.name,
-                "generation": generation,
-                "content_type": event.content_type,
-                "bytes": event.size,
+                "generation": event.generation,
+                "content_type": live.content_type if live else None,
+                "bytes": live.size if live else None,
             },
         }
-        begun = self._registry.begin(pid, generation, source, self._config.spec.version)
+
+    def _register(self, pid: str, event: ObjectEvent) -> Outcome:
+        started = time.perf_counter()
+        generation = event.generation
+        # Trust the bucket, not the message: only the live generation may change anything.
+        live = self._sources.live_object(event.bucket, event.name)
+        if live is None or live.generation != generation:
+            logger.info(
+                "notified generation is not live; acknowledged as stale, nothing changed",
+                extra={"json_fields": {"live_generation": live.generation if live else None}},
+            )
+            return Outcome.STALE
+        begun = self._registry.begin(
+            pid,
+            generation,
+            self._source_fields(pid, event, live),
+            self._config.spec.version,
+            max_attempts=self._config.max_attempts,
+            lease_seconds=self._config.lease_seconds,
+        )
         if begun is BeginOutcome.STALE:
             logger.info("a newer generation is registered; nothing to do")
             return Outcome.STALE
+        if begun is BeginOutcome.EXHAUSTED:
+            self._drop_renditions(pid, up_to=generation)
+            logger.error(
+                "photo failed: too many deliveries without an outcome",
+                extra={"json_fields": {"error_code": "too_many_attempts", "max_attempts": self._config.max_attempts}},
+            )
+            return Outcome.FAILED
         if begun is BeginOutcome.DONE:
             logger.info("generation already processed; duplicate delivery acked")
             # Re-announce: if publishing failed after the document was written, this redelivery is the retry.
@@ -167,9 +231,11 @@ class PhotoService:
                 logger.info("superseded or deleted while rendering; renditions withdrawn")
                 return Outcome.STALE
         except SourceGoneError:
-            # The generation was deleted or replaced before we could read it: whatever removed it decides.
-            self._registry.remove(pid, generation)
-            self._drop_renditions(pid, up_to=generation)
+            # The generation was live a moment ago and is gone now (deleted or replaced while we read it).
+            now_live = self._sources.live_object(event.bucket, event.name)
+            now_generation = now_live.generation if now_live else None
+            self._registry.remove(pid, generation, live_generation=now_generation)
+            self._drop_renditions(pid, up_to=self._removable_up_to(generation, now_generation))
             logger.info("source generation gone; nothing registered")
             return Outcome.STALE
         except PermanentError as err:
@@ -232,18 +298,29 @@ class PhotoService:
         except TransientError:
             logger.warning("could not record the retry on the document", exc_info=True)
 
+    @staticmethod
+    def _removable_up_to(generation: int, live_generation: int | None) -> int:
+        """Renditions at or below this generation may go: never the live generation's own."""
+        return generation if live_generation is None else min(generation, live_generation - 1)
+
     def _deregister(self, pid: str, event: ObjectEvent) -> Outcome:
         generation = event.generation
-        if self._events is not None and may_remove(self._registry.get(pid), generation):
+        # Trust the bucket, not the message: a DELETE only counts once the generation on record is not live.
+        live = self._sources.live_object(event.bucket, event.name)
+        live_generation = live.generation if live else None
+        if live_generation == generation:
+            logger.warning("delete of the live generation ignored: the object still exists")
+            return Outcome.STALE
+        if self._events is not None and may_deregister(self._registry.get(pid), generation, live_generation):
             # Announced before the document goes: if publishing fails, the redelivery still finds it to remove.
             payload = {
                 "photo_id": pid,
                 "source": {"bucket": event.bucket, "name": event.name, "generation": generation},
             }
             self._publish("photo.deregistered", pid, event, payload)
-        removed = self._registry.remove(pid, generation)
-        self._drop_renditions(pid, up_to=generation)
-        logger.info("photo deregistered" if removed else "delete of an unregistered or older generation")
+        removed = self._registry.remove(pid, generation, live_generation=live_generation)
+        self._drop_renditions(pid, up_to=self._removable_up_to(generation, live_generation))
+        logger.info("photo deregistered" if removed else "delete of an unregistered, older or live generation")
         return Outcome.DEREGISTERED if removed else Outcome.STALE
 
     def _drop_renditions(self, pid: str, *, up_to: int) -> None:

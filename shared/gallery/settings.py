@@ -95,6 +95,30 @@ class Settings(BaseSettings):
     render_concurrency: int = Field(
         default=2, ge=1, le=64, description="Photos rendered at once per instance (one libvips thread each)."
     )
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description=(
+            "Deliveries that may begin processing one photo generation; the next one records it failed "
+            "(too_many_attempts) instead of rendering. Keep it below the push subscription's max_delivery_attempts."
+        ),
+    )
+    processing_lease_seconds: int = Field(
+        default=600,
+        ge=10,
+        le=3600,
+        description=(
+            "How long a delivery holds a 'processing' photo: at least the function timeout. Backfill counts a "
+            "processing photo as stuck only once its lease has expired."
+        ),
+    )
+    max_request_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=32 * 1024 * 1024,
+        description="Largest request body the function reads; a notification is about 2 KiB. Larger answers 400.",
+    )
     events_topic: str = Field(
         default="",
         description=(

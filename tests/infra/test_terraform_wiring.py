@@ -17,6 +17,7 @@ from gallery.settings import Settings
 from tests.infra.tf import (
     DEPLOY_DOC,
     EXAMPLE_DIR,
+    ROOT,
     TF_DIR,
     block,
     evaluate,
@@ -126,6 +127,8 @@ def test_every_variable_is_typed_described_and_validated_where_it_has_a_range() 
         "max_instance_count",
         "ingress_settings",
         "max_delivery_attempts",
+        "max_attempts",
+        "max_request_bytes",
         "retry_minimum_backoff_seconds",
         "retry_maximum_backoff_seconds",
         "rendition_formats",
@@ -209,14 +212,53 @@ def test_dead_letter_policy_sends_to_the_dead_letter_topic_after_max_delivery_at
     assert 5 <= variable_default("max_delivery_attempts") <= 100
 
 
-def test_dead_letters_wait_in_a_pull_subscription() -> None:
-    subs = [
-        body
-        for body in resources("google_pubsub_subscription").values()
+def _dead_letter_subscriptions() -> dict[str, Any]:
+    return {
+        address: body
+        for address, body in resources("google_pubsub_subscription").items()
         if unwrap(body["topic"]) == f"{DEAD_LETTER_TOPIC}.id"
-    ]
-    assert len(subs) == 1
-    assert "push_config" not in subs[0]
+    }
+
+
+def test_dead_letters_wait_in_a_pull_subscription() -> None:
+    pulls = [body for body in _dead_letter_subscriptions().values() if "push_config" not in body]
+    assert len(pulls) == 1
+
+
+def test_dead_letters_are_pushed_back_to_the_function_at_its_dead_letter_path_with_oidc() -> None:
+    subs = _dead_letter_subscriptions()
+    assert set(subs) == {"google_pubsub_subscription.dead_letter", "google_pubsub_subscription.dead_letter_recorder"}
+    recorder = subs["google_pubsub_subscription.dead_letter_recorder"]
+    config = block(recorder, "push_config")
+    assert config["push_endpoint"] == f"${{{FUNCTION_URI}}}/dead-letters"
+    oidc = block(config, "oidc_token")
+    assert unwrap(oidc["service_account_email"]) == "google_service_account.invoker.email"
+    assert unwrap(oidc["audience"]) == FUNCTION_URI  # Cloud Run checks the service URL, not the path
+    assert "dead_letter_policy" not in recorder  # the end of the line: retried until retention, never looped
+    assert block(recorder, "retry_policy")["minimum_backoff"].endswith("s")
+    assert unwrap(recorder["ack_deadline_seconds"]) == "local.ack_deadline_seconds"
+    main = (ROOT / "functions" / "thumbnailer" / "main.py").read_text()
+    assert 'DEAD_LETTER_PATH = "/dead-letters"' in main
+
+
+def test_the_function_caps_deliveries_below_the_dead_letter_policy() -> None:
+    env = local("function_env")
+    assert unwrap(env["MAX_ATTEMPTS"]) == "tostring(var.max_attempts)"
+    assert unwrap(env["MAX_REQUEST_BYTES"]) == "tostring(var.max_request_bytes)"
+    assert variable_default("max_attempts") == Settings.model_fields["max_attempts"].default
+    assert variable_default("max_attempts") < variable_default("max_delivery_attempts")
+    assert variable_default("max_request_bytes") == Settings.model_fields["max_request_bytes"].default
+    preconditions = block(resource(FUNCTION), "lifecycle")["precondition"]
+    assert any(unwrap(p["condition"]) == "var.max_attempts < var.max_delivery_attempts" for p in preconditions)
+
+
+def test_the_processing_lease_lasts_as_long_as_pubsub_waits_for_an_answer() -> None:
+    assert unwrap(local("function_env")["PROCESSING_LEASE_SECONDS"]) == "tostring(local.ack_deadline_seconds)"
+    upper = evaluate(local("ack_deadline_seconds"), {"function_timeout_seconds": 540})
+    field = Settings.model_fields["processing_lease_seconds"]
+    lowest = min(m.ge for m in field.metadata if hasattr(m, "ge"))
+    highest = max(m.le for m in field.metadata if hasattr(m, "le"))
+    assert lowest <= evaluate(local("ack_deadline_seconds"), {"function_timeout_seconds": 10}) and upper <= highest
 
 
 def test_pubsub_service_agent_can_dead_letter_and_sign_the_push_tokens() -> None:

@@ -43,7 +43,7 @@ def test_older_generation_never_overwrites(registry: FirestoreRegistry) -> None:
     assert registry.begin("p2", 19, source(19), "v1") is BeginOutcome.STALE
     assert not registry.complete("p2", 19, {"width": 1})
     assert not registry.fail("p2", 19, {"error": {"code": "x", "reason": "y"}})
-    assert not registry.remove("p2", 19)
+    assert not registry.remove("p2", 19, live_generation=None)
     doc = registry.get("p2")
     assert doc is not None and doc["source"]["generation"] == 20 and doc["status"] == "processing"
 
@@ -65,9 +65,9 @@ def test_fail_and_remove(registry: FirestoreRegistry) -> None:
     assert registry.fail("p4", 7, {"error": {"code": "corrupt_image", "reason": "truncated"}})
     assert registry.get("p4")["status"] == "failed"  # type: ignore[index]
     assert registry.begin("p4", 7, source(7), "v1") is BeginOutcome.DONE
-    assert registry.remove("p4", 7)
+    assert registry.remove("p4", 7, live_generation=None)
     assert registry.get("p4") is None
-    assert not registry.remove("p4", 7)
+    assert not registry.remove("p4", 7, live_generation=None)
     assert not registry.complete("p4", 7, {"width": 1})  # deleted while rendering: nothing is resurrected
 
 

@@ -8,8 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gallery.errors import LimitExceededError, SourceGoneError, TransientError
-from gallery.model import BeginOutcome
-from gallery.registry_rules import begin_document, may_remove, update_if_current
+from gallery.model import BeginOutcome, LiveObject
+from gallery.registry_rules import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_ATTEMPTS,
+    begin_document,
+    dead_letter_document,
+    may_deregister,
+    update_if_current,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -18,13 +25,24 @@ class FakeSources:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], tuple[int, bytes]] = {}
         self.fail_next: list[Exception] = []
+        self.fail_stat: list[Exception] = []
         self.downloads = 0
+        self.stats = 0
 
     def put(self, bucket: str, name: str, generation: int, data: bytes) -> None:
         self.objects[(bucket, name)] = (generation, data)
 
     def delete(self, bucket: str, name: str) -> None:
         self.objects.pop((bucket, name), None)
+
+    def live_object(self, bucket: str, name: str) -> LiveObject | None:
+        self.stats += 1
+        if self.fail_stat:
+            raise self.fail_stat.pop(0)
+        current = self.objects.get((bucket, name))
+        if current is None:
+            return None
+        return LiveObject(current[0], len(current[1]), "application/octet-stream")
 
     def download(self, bucket: str, name: str, generation: int, max_bytes: int) -> bytes:
         self.downloads += 1
@@ -65,9 +83,24 @@ class FakeRegistry:
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
 
-    def begin(self, photo_id: str, generation: int, fields: Mapping[str, Any], spec_version: str) -> BeginOutcome:
+    def begin(
+        self,
+        photo_id: str,
+        generation: int,
+        fields: Mapping[str, Any],
+        spec_version: str,
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> BeginOutcome:
         outcome, new = begin_document(
-            self.docs.get(photo_id), generation, copy.deepcopy(dict(fields)), spec_version, NOW
+            self.docs.get(photo_id),
+            generation,
+            copy.deepcopy(dict(fields)),
+            spec_version,
+            NOW,
+            max_attempts=max_attempts,
+            lease_seconds=lease_seconds,
         )
         if new is not None:
             self.docs[photo_id] = new
@@ -88,11 +121,26 @@ class FakeRegistry:
     def note_retry(self, photo_id: str, generation: int, code: str, reason: str) -> None:
         self._update(photo_id, generation, {"last_error": {"code": code, "reason": reason}})
 
-    def remove(self, photo_id: str, generation: int) -> bool:
-        if not may_remove(self.docs.get(photo_id), generation):
+    def remove(self, photo_id: str, generation: int, *, live_generation: int | None) -> bool:
+        if not may_deregister(self.docs.get(photo_id), generation, live_generation):
             return False
         del self.docs[photo_id]
         return True
+
+    def record_dead_letter(
+        self, photo_id: str, generation: int, fields: Mapping[str, Any], reason: str, *, live_generation: int | None
+    ) -> bool:
+        new = dead_letter_document(
+            self.docs.get(photo_id),
+            generation,
+            copy.deepcopy(dict(fields)),
+            reason,
+            NOW,
+            live_generation=live_generation,
+        )
+        if new is not None:
+            self.docs[photo_id] = new
+        return new is not None
 
     def get(self, photo_id: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.docs.get(photo_id))

@@ -14,7 +14,16 @@ from google.cloud import firestore
 
 from gallery.adapters.classify import classify
 from gallery.model import BeginOutcome
-from gallery.registry_rules import begin_document, may_remove, retry_document, update_if_current
+from gallery.registry_rules import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_ATTEMPTS,
+    begin_document,
+    dead_letter_document,
+    may_deregister,
+    reset_document,
+    retry_document,
+    update_if_current,
+)
 
 T = TypeVar("T")
 
@@ -66,9 +75,20 @@ class FirestoreRegistry:
             raise classify(err, f"firestore {what} {photo_id}") from err
         return result
 
-    def begin(self, photo_id: str, generation: int, fields: Mapping[str, Any], spec_version: str) -> BeginOutcome:
+    def begin(
+        self,
+        photo_id: str,
+        generation: int,
+        fields: Mapping[str, Any],
+        spec_version: str,
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> BeginOutcome:
         def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> BeginOutcome:
-            outcome, new = begin_document(doc, generation, fields, spec_version, _now())
+            outcome, new = begin_document(
+                doc, generation, fields, spec_version, _now(), max_attempts=max_attempts, lease_seconds=lease_seconds
+            )
             if new is not None:
                 txn.set(ref, new)
             return outcome
@@ -93,20 +113,49 @@ class FirestoreRegistry:
     def note_retry(self, photo_id: str, generation: int, code: str, reason: str) -> None:
         self._update("note_retry", photo_id, generation, {"last_error": {"code": code, "reason": reason, "at": _now()}})
 
-    def mark_retrying(self, photo_id: str, generation: int) -> bool:
-        """Mark a failed document `retrying` so the next delivery of `generation` renders it again."""
-
+    def _replace(
+        self, what: str, photo_id: str, rule: Callable[[dict[str, Any] | None], dict[str, Any] | None]
+    ) -> bool:
         def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> bool:
-            new = retry_document(doc, generation, _now())
+            new = rule(doc)
             if new is not None:
                 txn.set(ref, new)
             return new is not None
 
-        return self._run("mark_retrying", photo_id, body)
+        return self._run(what, photo_id, body)
 
-    def remove(self, photo_id: str, generation: int) -> bool:
+    def mark_retrying(
+        self, photo_id: str, generation: int, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS, force: bool = False
+    ) -> bool:
+        """Mark a failed document `retrying` so the next delivery of `generation` renders it again.
+
+        Refused (False) past the delivery cap unless `force`, which also restarts the count.
+        """
+        now = _now()
+        return self._replace(
+            "mark_retrying",
+            photo_id,
+            lambda doc: retry_document(doc, generation, now, max_attempts=max_attempts, force=force),
+        )
+
+    def reset_attempts(self, photo_id: str, generation: int) -> bool:
+        """Give `generation` a fresh delivery count (a forced backfill); False if the document changed."""
+        now = _now()
+        return self._replace("reset_attempts", photo_id, lambda doc: reset_document(doc, generation, now))
+
+    def record_dead_letter(
+        self, photo_id: str, generation: int, fields: Mapping[str, Any], reason: str, *, live_generation: int | None
+    ) -> bool:
+        now = _now()
+        return self._replace(
+            "record_dead_letter",
+            photo_id,
+            lambda doc: dead_letter_document(doc, generation, fields, reason, now, live_generation=live_generation),
+        )
+
+    def remove(self, photo_id: str, generation: int, *, live_generation: int | None) -> bool:
         def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> bool:
-            if not may_remove(doc, generation):
+            if not may_deregister(doc, generation, live_generation):
                 return False
             txn.delete(ref)
             return True

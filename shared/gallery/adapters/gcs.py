@@ -11,6 +11,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from gallery.adapters.classify import classify
 from gallery.errors import LimitExceededError, SourceGoneError
 from gallery.ids import rendition_prefix
+from gallery.model import LiveObject
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,20 @@ class GcsSourceStore:
     def __init__(self, client: storage.Client, retry_seconds: float = DEFAULT_RETRY_SECONDS) -> None:
         self._client = client
         self._retry = DEFAULT_RETRY.with_timeout(retry_seconds)
+
+    def live_object(self, bucket: str, name: str) -> LiveObject | None:
+        """A metadata read of the live generation (objects.get without a generation)."""
+        try:
+            blob = self._client.bucket(bucket).get_blob(name, timeout=_TIMEOUT, retry=self._retry)
+        except Exception as err:
+            raise classify(err, f"stat gs://{bucket}/{name}") from err
+        if blob is None or blob.generation is None:
+            return None
+        return LiveObject(
+            generation=int(blob.generation),
+            size=int(blob.size) if blob.size is not None else None,
+            content_type=blob.content_type,
+        )
 
     def download(self, bucket: str, name: str, generation: int, max_bytes: int) -> bytes:
         blob = self._client.bucket(bucket).blob(name, generation=generation)
