@@ -123,7 +123,10 @@ def _agree(attribute: Any, resource: Any, what: str) -> Any:
     if attribute in (None, "") or resource in (None, ""):
         return resource if attribute in (None, "") else attribute
     if str(attribute) != str(resource):
-        raise BadEventError(f"the attributes and the object resource disagree on the {what}")
+        raise BadEventError(
+            f"the attributes and the object resource disagree on the {what}: "
+            f"{str(attribute)[:40]!r} != {str(resource)[:40]!r}"
+        )
     return attribute
 
 

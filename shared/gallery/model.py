@@ -133,6 +133,7 @@ class BeginOutcome(enum.Enum):
     PROCEED = "proceed"
     STALE = "stale"  # a newer generation is registered
     DONE = "done"  # this generation is already ready with the current spec
+    BUSY = "busy"  # another delivery holds the lease: it is rendering, or died and the lease has not run out
     EXHAUSTED = "exhausted"  # past the delivery cap: recorded failed (too_many_attempts) instead of rendering
 
 

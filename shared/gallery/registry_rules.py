@@ -5,8 +5,10 @@ overwrites, completes, fails or removes it. The same generation processed twice 
 
 Deliveries are counted: every delivery that begins processing a generation adds one to `attempts` (written
 before anything is downloaded or rendered) and holds a lease (`lease_expires_at`) for as long as one delivery
-may take. A delivery that finds `attempts` already at the cap records the photo failed (`too_many_attempts`)
-instead of rendering, so a photo whose render kills its instance stops being retried.
+may take (the function timeout). A delivery that ends, well or badly, releases it; one whose instance died
+cannot, so a delivery that finds the lease held waits (BUSY: answered 503, not counted) until it runs out. A
+delivery that finds `attempts` already at the cap and the lease free records the photo failed
+(`too_many_attempts`) instead of rendering, so a photo whose render kills its instance stops being retried.
 """
 
 from __future__ import annotations
@@ -66,6 +68,18 @@ def failure_fields(code: str, reason: str) -> dict[str, Any]:
     return {"status": "failed", "error": {"code": code, "reason": reason}, "renditions": [], "srcset": {}, "src": None}
 
 
+def is_settled(doc: Doc | None) -> bool:
+    """Whether the document's generation has its outcome: ready, or failed for a reason a redelivery cannot change.
+
+    A dead letter is not a verdict on the photo (the function may simply have been down), so a `dead_lettered`
+    photo is processed again by the next delivery of its generation (backfill, retry), its count continuing.
+    """
+    status = (doc or {}).get("status")
+    if status == "ready":
+        return True
+    return status == "failed" and ((doc or {}).get("error") or {}).get("code") != DEAD_LETTERED
+
+
 def begin_document(
     doc: Doc | None,
     generation: int,
@@ -80,6 +94,7 @@ def begin_document(
 
     PROCEED: store the returned document (`processing`, one more attempt, a fresh lease) and render.
     EXHAUSTED: `max_attempts` deliveries already began without an outcome; store the returned `failed` document.
+    BUSY: another delivery holds the lease (a concurrent duplicate, or a crash whose lease has not run out).
     STALE / DONE: store nothing.
     """
     stored = stored_generation(doc)
@@ -87,8 +102,10 @@ def begin_document(
         return BeginOutcome.STALE, None
     same = doc is not None and stored == generation
     status = (doc or {}).get("status")
-    if same and status in SETTLED and (doc or {}).get("spec_version") == spec_version:
+    if same and is_settled(doc) and (doc or {}).get("spec_version") == spec_version:
         return BeginOutcome.DONE, None
+    if same and status == "processing" and not lease_expired(doc, now):
+        return BeginOutcome.BUSY, None
     # The count runs per generation until it is ready: a spec change re-renders a ready photo from 1 again,
     # while failed/retrying/processing keep counting (a retry of a broken photo is one more attempt).
     counted = attempts(doc) if same and status != "ready" else 0
@@ -116,6 +133,10 @@ def begin_document(
     if not same:  # a new generation starts clean (explicit nulls: a set() must not keep stale fields)
         new.update(error=None, last_error=None)
     return BeginOutcome.PROCEED, new
+
+
+RELEASED: dict[str, Any] = {"lease_expires_at": None}
+"""Merged into every write that ends a delivery (ready, failed, transient error): the lease is free again."""
 
 
 def update_if_current(
@@ -156,8 +177,8 @@ def dead_letter_document(
 ) -> dict[str, Any] | None:
     """The document recording that Pub/Sub gave up on the FINALIZE of `generation`, or None to change nothing.
 
-    Recorded only for the live generation, and never over a settled (`ready`/`failed`) document of that
-    generation, nor over a newer one. A photo with no document yet (the function never got to it) gets one.
+    Recorded only for the live generation, and never over a `ready` or `failed` document of that generation,
+    nor over a newer one. A photo with no document yet (the function never got to it) gets one.
     """
     if live_generation != generation:
         return None

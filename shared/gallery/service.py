@@ -205,6 +205,11 @@ class PhotoService:
         if begun is BeginOutcome.STALE:
             logger.info("a newer generation is registered; nothing to do")
             return Outcome.STALE
+        if begun is BeginOutcome.BUSY:
+            logger.info("another delivery holds this photo's lease; Pub/Sub will redeliver")
+            raise TransientError(
+                "another delivery is processing this photo (or died and its lease has not run out)", code="in_progress"
+            )
         if begun is BeginOutcome.EXHAUSTED:
             self._drop_renditions(pid, up_to=generation)
             logger.error(

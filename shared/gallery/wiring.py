@@ -7,7 +7,8 @@ from google.cloud import firestore, storage  # type: ignore[attr-defined]
 from gallery.adapters.firestore_registry import FirestoreRegistry
 from gallery.adapters.gcs import GcsRenditionStore, GcsSourceStore
 from gallery.adapters.pubsub_events import PubSubEventSink
-from gallery.service import PhotoService, ServiceConfig
+from gallery.engine import render
+from gallery.service import PhotoService, Renderer, ServiceConfig
 from gallery.settings import Settings
 
 
@@ -31,12 +32,14 @@ def build_event_sink(settings: Settings) -> PubSubEventSink | None:
     return PubSubEventSink(pubsub_v1.PublisherClient(), settings.events_topic_path)
 
 
-def build_service(settings: Settings) -> PhotoService:
+def build_service(settings: Settings, renderer: Renderer = render) -> PhotoService:
+    """The service on the real adapters; `renderer` is the engine unless a caller wires another one in."""
     gcs = storage_client(settings)
     return PhotoService(
         sources=GcsSourceStore(gcs),
         renditions=GcsRenditionStore(gcs, settings.renditions_bucket),
         registry=build_registry(settings),
         config=ServiceConfig.from_settings(settings),
+        renderer=renderer,
         events=build_event_sink(settings),
     )

@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-delivery-attempts",
         type=int,
-        default=_env_int("DEVSTACK_MAX_DELIVERY_ATTEMPTS", 5),
-        help="deliveries before a message goes to the dead-letter topic (default 5)",
+        default=_env_int("DEVSTACK_MAX_DELIVERY_ATTEMPTS", 10),
+        help="deliveries before a message goes to the dead-letter topic (default 10, above MAX_ATTEMPTS)",
     )
     run.add_argument(
         "--ack-deadline", type=int, default=60, help="push subscription ack deadline / push timeout (default 60 s)"

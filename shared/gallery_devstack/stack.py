@@ -70,6 +70,8 @@ class DevStackConfig:
     push_subscription: str = "thumbnailer-push"
     dead_letter_topic: str = "gallery-uploads-dead-letter"
     dead_letter_subscription: str = "gallery-uploads-dead-letter-sub"
+    dead_letter_recorder_subscription: str = "dead-letter-recorder"
+    """Push subscription on the dead-letter topic to the function's ``/dead-letters`` path (as Terraform wires it)."""
     gcs_port: int = 0
     pubsub_port: int = 0
     firestore_port: int = 0
@@ -77,7 +79,8 @@ class DevStackConfig:
     gallery_port: int = 0
     min_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 30.0
-    max_delivery_attempts: int = 5
+    max_delivery_attempts: int = 10
+    """As Terraform: above the function's MAX_ATTEMPTS (5), so the function records a failing photo first."""
     ack_deadline_seconds: int = 60
     log_dir: Path = field(default_factory=lambda: REPO_ROOT / ".devstack" / "logs")
     function_source: Path = field(default_factory=lambda: REPO_ROOT / "functions" / "thumbnailer" / "main.py")
@@ -158,6 +161,10 @@ class DevStack:
     @property
     def dead_letter_subscription_path(self) -> str:
         return f"projects/{self.config.project}/subscriptions/{self.config.dead_letter_subscription}"
+
+    @property
+    def dead_letter_recorder_path(self) -> str:
+        return f"projects/{self.config.project}/subscriptions/{self.config.dead_letter_recorder_subscription}"
 
     @property
     def pubsub_emulator(self) -> PubSubEmulator | None:
@@ -396,23 +403,34 @@ class DevStack:
                 )
 
     def _create_push_subscription(self) -> None:
+        """The uploads topic's push subscription, and the dead-letter topic's push back to ``/dead-letters``."""
         c = self.config
+        retry_policy = {
+            "minimum_backoff": dt.timedelta(seconds=c.min_backoff_seconds),
+            "maximum_backoff": dt.timedelta(seconds=c.max_backoff_seconds),
+        }
         request: dict[str, Any] = {
             "name": self.push_subscription_path,
             "topic": self.topic_path,
             "push_config": {"push_endpoint": self.function_url},
             "ack_deadline_seconds": c.ack_deadline_seconds,
-            "retry_policy": {
-                "minimum_backoff": dt.timedelta(seconds=c.min_backoff_seconds),
-                "maximum_backoff": dt.timedelta(seconds=c.max_backoff_seconds),
-            },
+            "retry_policy": retry_policy,
             "dead_letter_policy": {
                 "dead_letter_topic": self.dead_letter_topic_path,
                 "max_delivery_attempts": c.max_delivery_attempts,
             },
         }
-        with self.pubsub_admin() as (_, sub), suppress(gexc.AlreadyExists):
-            sub.create_subscription(request=request, timeout=10)
+        recorder: dict[str, Any] = {
+            "name": self.dead_letter_recorder_path,
+            "topic": self.dead_letter_topic_path,
+            "push_config": {"push_endpoint": f"{self.function_url}dead-letters"},
+            "ack_deadline_seconds": c.ack_deadline_seconds,
+            "retry_policy": retry_policy,
+        }
+        with self.pubsub_admin() as (_, sub):
+            for req in (request, recorder):
+                with suppress(gexc.AlreadyExists):
+                    sub.create_subscription(request=req, timeout=10)
         self._push_subscription_created = True
 
     def _create_buckets(self) -> None:

@@ -93,9 +93,9 @@ def test_duplicate_and_stale_deliveries_change_nothing(e2e: Harness) -> None:
     generation = e2e.upload(name, (ORIENTATION / "landscape_3.jpg").read_bytes())
     before = e2e.wait_doc(name, is_ready)
     assert before is not None
-    resource = {"bucket": e2e.uploads.name, "name": name, "generation": str(generation)}
     with e2e.stack.pubsub_admin() as (publisher, _):
         for gen in (generation, generation, generation - 1):  # the same notification twice, then an older one
+            resource = {"bucket": e2e.uploads.name, "name": name, "generation": str(gen)}
             attributes = {
                 "eventType": "OBJECT_FINALIZE",
                 "bucketId": e2e.uploads.name,

@@ -12,6 +12,7 @@ from gallery.model import BeginOutcome, LiveObject
 from gallery.registry_rules import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
+    RELEASED,
     begin_document,
     dead_letter_document,
     may_deregister,
@@ -82,6 +83,8 @@ class FakeRegistry:
 
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
+        self.now = NOW
+        """The registry's clock; tests move it on to let leases run out."""
 
     def begin(
         self,
@@ -98,7 +101,7 @@ class FakeRegistry:
             generation,
             copy.deepcopy(dict(fields)),
             spec_version,
-            NOW,
+            self.now,
             max_attempts=max_attempts,
             lease_seconds=lease_seconds,
         )
@@ -107,19 +110,19 @@ class FakeRegistry:
         return outcome
 
     def _update(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
-        new = update_if_current(self.docs.get(photo_id), generation, copy.deepcopy(dict(fields)), NOW)
+        new = update_if_current(self.docs.get(photo_id), generation, copy.deepcopy(dict(fields)), self.now)
         if new is not None:
             self.docs[photo_id] = new
         return new is not None
 
     def complete(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
-        return self._update(photo_id, generation, {**fields, "status": "ready", "error": None})
+        return self._update(photo_id, generation, {**fields, **RELEASED, "status": "ready", "error": None})
 
     def fail(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
-        return self._update(photo_id, generation, {**fields, "status": "failed"})
+        return self._update(photo_id, generation, {**fields, **RELEASED, "status": "failed"})
 
     def note_retry(self, photo_id: str, generation: int, code: str, reason: str) -> None:
-        self._update(photo_id, generation, {"last_error": {"code": code, "reason": reason}})
+        self._update(photo_id, generation, {**RELEASED, "last_error": {"code": code, "reason": reason}})
 
     def remove(self, photo_id: str, generation: int, *, live_generation: int | None) -> bool:
         if not may_deregister(self.docs.get(photo_id), generation, live_generation):
@@ -135,7 +138,7 @@ class FakeRegistry:
             generation,
             copy.deepcopy(dict(fields)),
             reason,
-            NOW,
+            self.now,
             live_generation=live_generation,
         )
         if new is not None:

@@ -41,11 +41,20 @@ def test_may_deregister(stored: int, event: int, live: int | None, expected: boo
 
 def test_begin_counts_until_the_cap_then_records_the_failure() -> None:
     current: dict[str, Any] | None = None
+    now = NOW
     for expected in (1, 2, 3):
-        outcome, current = begin_document(current, 5, {"source": {"generation": 5}}, "v", NOW, max_attempts=3)
+        outcome, current = begin_document(
+            current, 5, {"source": {"generation": 5}}, "v", now, max_attempts=3, lease_seconds=60
+        )
         assert outcome is BeginOutcome.PROCEED and current is not None and current["attempts"] == expected
-        assert current["lease_expires_at"] > NOW
-    outcome, current = begin_document(current, 5, {"source": {"generation": 5}}, "v", NOW, max_attempts=3)
+        assert current["lease_expires_at"] == now + timedelta(seconds=60)
+        # while the lease is held, another delivery waits and is not counted
+        assert begin_document(current, 5, {}, "v", now + timedelta(seconds=59), max_attempts=3) == (
+            BeginOutcome.BUSY,
+            None,
+        )
+        now += timedelta(seconds=60)  # the delivery died: its lease runs out
+    outcome, current = begin_document(current, 5, {"source": {"generation": 5}}, "v", now, max_attempts=3)
     assert outcome is BeginOutcome.EXHAUSTED and current is not None
     assert current["status"] == "failed" and current["error"]["code"] == "too_many_attempts"
     assert current["lease_expires_at"] is None and current["attempts"] == 3

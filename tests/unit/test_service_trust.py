@@ -132,6 +132,11 @@ def test_a_photo_that_kills_its_render_is_failed_after_max_attempts_and_others_a
         with pytest.raises(Crash):
             world.service.handle(event)
         assert world.doc()["attempts"] == attempt  # type: ignore[index]
+        # the dead delivery still holds the lease: a redelivery now waits (503) and is not counted
+        with pytest.raises(TransientError) as busy:
+            world.service.handle(event)
+        assert busy.value.code == "in_progress" and world.doc()["attempts"] == attempt  # type: ignore[index]
+        world.registry.now += timedelta(seconds=config.lease_seconds)
     assert world.service.handle(event) is Outcome.FAILED  # the 4th delivery renders nothing
     assert len(renders) == 3
     doc = world.doc()
@@ -170,6 +175,9 @@ def test_a_dead_letter_marks_a_processing_photo_failed_with_its_last_error() -> 
     assert doc is not None and doc["status"] == "failed" and doc["error"]["code"] == "dead_lettered"
     assert "5 deliveries" in doc["error"]["reason"] and "storage unavailable" in doc["error"]["reason"]
     assert world.renditions.objects == {}
+    # not a verdict on the photo: the next delivery of the generation (backfill, retry) renders it
+    assert world.service.handle(event) is Outcome.REGISTERED
+    assert world.doc()["attempts"] == 2  # type: ignore[index]
 
 
 def test_a_dead_letter_of_a_photo_never_processed_creates_its_failed_document() -> None:

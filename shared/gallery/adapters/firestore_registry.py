@@ -17,6 +17,7 @@ from gallery.model import BeginOutcome
 from gallery.registry_rules import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
+    RELEASED,
     begin_document,
     dead_letter_document,
     may_deregister,
@@ -105,13 +106,18 @@ class FirestoreRegistry:
         return self._run(what, photo_id, body)
 
     def complete(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
-        return self._update("complete", photo_id, generation, {**fields, "status": "ready", "error": None})
+        return self._update("complete", photo_id, generation, {**fields, **RELEASED, "status": "ready", "error": None})
 
     def fail(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
-        return self._update("fail", photo_id, generation, {**fields, "status": "failed"})
+        return self._update("fail", photo_id, generation, {**fields, **RELEASED, "status": "failed"})
 
     def note_retry(self, photo_id: str, generation: int, code: str, reason: str) -> None:
-        self._update("note_retry", photo_id, generation, {"last_error": {"code": code, "reason": reason, "at": _now()}})
+        self._update(
+            "note_retry",
+            photo_id,
+            generation,
+            {**RELEASED, "last_error": {"code": code, "reason": reason, "at": _now()}},
+        )
 
     def _replace(
         self, what: str, photo_id: str, rule: Callable[[dict[str, Any] | None], dict[str, Any] | None]
