@@ -154,7 +154,7 @@ class PhotoService:
                 return Outcome.IGNORED
             live = self._sources.live_object(event.bucket, event.name)
             count = f"{delivery_count} deliveries" if delivery_count else "its delivery attempts"
-            reason = f"Pub/Sub dead-lettered the notification after {count} without an answer"
+            reason = f"Pub/Sub dead-lettered the notification after {count} without success"
             recorded = self._registry.record_dead_letter(
                 pid,
                 event.generation,

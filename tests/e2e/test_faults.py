@@ -7,9 +7,14 @@ error status the way Cloud Storage does (the official client raises its real exc
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,7 +83,8 @@ def _dead_letters_for(h: Harness, name: str, wait: float) -> list[Any]:
 def test_a_denied_download_is_retried_by_pubsub_until_it_succeeds(faulty: tuple[Harness, FaultProxy]) -> None:
     h, proxy = faulty
     name = unique()
-    proxy.fail(403, name, times=2)  # e.g. a missing IAM grant, fixed by an operator after two deliveries
+    # the download (pinned to the generation) is denied, e.g. a missing IAM grant, fixed after two deliveries
+    proxy.fail(403, f"{name}?generation=", times=2)
     h.upload(name, PHOTO)
     states = _watch(h, name, lambda d: d is not None and d.get("status") == "ready", timeout=30)
     doc = h.doc(name)
@@ -100,10 +106,12 @@ def test_storage_5xx_is_retried_inside_the_delivery(faulty: tuple[Harness, Fault
     assert doc is not None and doc["attempts"] == 1  # the client's own short retry absorbed the blip
 
 
-def test_a_persistent_fault_dead_letters_the_message_exactly_once(faulty: tuple[Harness, FaultProxy]) -> None:
+def test_a_persistent_fault_dead_letters_the_message_exactly_once_and_the_photo_shows_it(
+    faulty: tuple[Harness, FaultProxy], tmp_path: Path
+) -> None:
     h, proxy = faulty
     name = unique()
-    proxy.fail(403, name, times=1000)
+    proxy.fail(403, f"{name}?generation=", times=1000)  # the pinned download, after the live-generation check
     generation = h.upload(name, PHOTO)
     h.wait_doc(name, lambda d: d is not None and d.get("attempts") == MAX_ATTEMPTS and d.get("last_error"), 30)
     letters = _dead_letters_for(h, name, wait=3.0)
@@ -111,11 +119,29 @@ def test_a_persistent_fault_dead_letters_the_message_exactly_once(faulty: tuple[
     message = letters[0].message
     assert message.attributes["eventType"] == "OBJECT_FINALIZE"
     assert message.attributes["objectGeneration"] == str(generation)
-    doc = h.doc(name)
-    assert doc is not None and doc["status"] == "processing" and doc["attempts"] == MAX_ATTEMPTS
-    assert doc["last_error"]["code"] == "permission_denied"
+    # The dead-letter subscription pushes it back to the function's /dead-letters path, which records it.
+    doc = h.wait_doc(name, lambda d: d is not None and d.get("status") == "failed", timeout=30)
+    assert doc is not None and doc["error"]["code"] == "dead_lettered", doc
+    assert f"after {MAX_ATTEMPTS} deliveries" in doc["error"]["reason"]
+    assert "permission_denied" in doc["error"]["reason"]  # the last error the photo saw
+    assert doc["attempts"] == MAX_ATTEMPTS and doc["last_error"]["code"] == "permission_denied"
     assert h.rendition_names(name) == set()
     proxy.clear()
+
+    env_file = h.stack.write_env_file(tmp_path / ".devstack.env")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST") and k != "PUBSUB_TOPIC"}
+    gallery = str(Path(sys.executable).parent / "gallery")
+    listed = subprocess.run(
+        [gallery, "failures", "--json", "--code", "dead_lettered", "--env-file", str(env_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert rows[name]["code"] == "dead_lettered" and rows[name]["generation"] == generation
 
 
 def test_firestore_stopped_and_restarted_mid_flight(faulty: tuple[Harness, FaultProxy]) -> None:
