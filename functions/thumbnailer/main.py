@@ -2,7 +2,7 @@
 
 2xx acks the Pub/Sub message (success, duplicate, stale, ignored, or a permanent failure recorded on the
 photo's document); 400 (with a JSON error) refuses a delivery that is not a notification; 503 makes Pub/Sub
-redeliver with backoff and, after the configured attempts, dead-letter it.
+redeliver with backoff and, after the configured attempts, dead-letter it. docs/events.md has the threat model.
 
 Paths: ``/`` takes the uploads notifications; ``/dead-letters`` takes the same messages once Pub/Sub has
 dead-lettered them (the dead-letter topic's push subscription) and records them on the photo's document.
@@ -86,10 +86,16 @@ def _discard(stream: IO[bytes]) -> None:
         pass
 
 
-def _refuse(err: BadEventError, status: int = 400) -> tuple[flask.Response, int]:
-    # Not a notification at all: refuse it so it ends in the dead-letter topic for inspection.
-    logger.error("rejected delivery: %s", err.reason, extra={"json_fields": {"error_code": err.code}})
-    return flask.jsonify(error=err.code, reason=err.reason), status
+def _refuse(path: str, err: BadEventError) -> tuple[flask.Response, int]:
+    """400 for a delivery that is not a notification, so it ends in the dead-letter topic for inspection.
+
+    At /dead-letters it is already there (the dead-letter pull subscription keeps its copy): acknowledged with
+    the same error, so Pub/Sub does not push it again until the retention runs out.
+    """
+    logger.error("rejected delivery: %s", err.reason, extra={"json_fields": {"error_code": err.code, "path": path}})
+    if path == DEAD_LETTER_PATH:
+        return flask.jsonify(outcome="ignored", error=err.code, reason=err.reason), 200
+    return flask.jsonify(error=err.code, reason=err.reason), 400
 
 
 def _dispatch(path: str, headers: Mapping[str, str], body: bytes) -> tuple[flask.Response, int]:
@@ -112,10 +118,10 @@ def handle(request: flask.Request) -> Any:
         body = read_body(stream, request.content_length, _settings().max_request_bytes)
     except BadEventError as err:
         _discard(stream)
-        return _refuse(err)
+        return _refuse(path, err)
     try:
         return _dispatch(path, request.headers, body)
     except BadEventError as err:
-        return _refuse(err)
+        return _refuse(path, err)
     except TransientError as err:
         return flask.jsonify(error=err.code, reason=err.reason), 503

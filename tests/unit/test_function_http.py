@@ -211,14 +211,19 @@ MALFORMED: dict[str, tuple[dict[str, str], bytes]] = {
 
 
 @pytest.mark.parametrize("case", MALFORMED)
-def test_every_malformed_delivery_answers_400_with_a_json_error(case: str, client: FlaskClient, world: World) -> None:
+def test_every_malformed_delivery_answers_400_with_a_json_error_and_changes_nothing(
+    case: str, client: FlaskClient, world: World
+) -> None:
     headers, body = MALFORMED[case]
-    for path in ("/", "/dead-letters"):
-        response = client.post(path, data=body, headers=headers)
-        assert response.status_code == 400, (case, response.status_code, response.get_data(as_text=True)[:300])
-        payload = response.get_json()
-        assert payload["error"] == "bad_event" and payload["reason"]
-    assert world.registry.docs == {} and world.sources.downloads == 0
+    response = client.post("/", data=body, headers=headers)
+    assert response.status_code == 400, (case, response.status_code, response.get_data(as_text=True)[:300])
+    payload = response.get_json()
+    assert payload["error"] == "bad_event" and payload["reason"]
+    # Already dead-lettered (the pull subscription keeps it): acknowledged with the error, never pushed again.
+    dead = client.post("/dead-letters", data=body, headers=headers)
+    assert dead.status_code == 200 and dead.get_json()["error"] == "bad_event", case
+    assert dead.get_json()["outcome"] == "ignored"
+    assert world.registry.docs == {} and world.sources.downloads == 0 and world.sources.stats == 0
 
 
 def test_a_body_over_the_cap_is_refused_without_content_length(client: FlaskClient) -> None:
