@@ -7,7 +7,10 @@ does the work with its normal generation-aware idempotency, so:
 
 - re-running only re-sends what is still not done (resumable, idempotent);
 - it never re-triggers itself: it only reads the uploads bucket and Firestore and publishes;
-- cost is bounded by ``--rate`` (messages per second), ``--concurrency`` (publishes in flight) and ``--limit``.
+- cost is bounded by ``--rate`` (messages per second), ``--concurrency`` (publishes in flight) and ``--limit``;
+- a ``processing`` photo is re-sent only once its delivery's lease has run out, and a photo whose deliveries
+  reached MAX_ATTEMPTS only with ``--force`` (which restarts its count first), so a photo that crashes the
+  function is not fed to it again.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from gallery_cli.base import (
     preflight,
     progress,
 )
-from gallery_cli.status import PENDING_STATES, Pending, State, classify, fetch_docs, wait_settled
+from gallery_cli.status import FORCED_STATES, PENDING_STATES, Pending, State, classify, fetch_docs, wait_settled
 from gallery_cli.terminal import safe_text
 
 SCAN_PAGE = 500
@@ -127,10 +130,12 @@ def scan(
     *,
     prefix: str,
     stale_after_seconds: float,
+    force: bool = False,
     on_page: Callable[[int], None] = lambda _n: None,
 ) -> Plan:
     """List the uploads bucket under `prefix` and classify every object against its document."""
     plan = Plan()
+    wanted = PENDING_STATES | FORCED_STATES if force else PENDING_STATES
     now = datetime.now(UTC)
     blobs = storage.list_blobs(settings.uploads_bucket, prefix=prefix or None, page_size=SCAN_PAGE)
     for page in blobs.pages:
@@ -139,9 +144,16 @@ def scan(
         docs = fetch_docs(db, settings.photos_collection, ids)
         for blob, pid in zip(listed, ids, strict=True):
             generation = int(blob.generation)
-            state = classify(docs.get(pid), generation, spec_version, now=now, stale_after_seconds=stale_after_seconds)
+            state = classify(
+                docs.get(pid),
+                generation,
+                spec_version,
+                now=now,
+                stale_after_seconds=stale_after_seconds,
+                max_attempts=settings.max_attempts,
+            )
             plan.states[state] += 1
-            if state in PENDING_STATES:
+            if state in wanted:
                 plan.todo.append(Candidate(blob.name, generation, pid, state, _resource(blob)))
         plan.found += len(listed)
         on_page(len(listed))
@@ -204,6 +216,20 @@ def publish_all(
     return result
 
 
+def _reset_counts(settings: Settings, todo: list[Candidate], result: PublishResult) -> list[Candidate]:
+    """Restart the delivery count of the photos past their cap (--force); the rest go as they are."""
+    from gallery.wiring import build_registry
+
+    registry = build_registry(settings)
+    kept: list[Candidate] = []
+    for candidate in todo:
+        if candidate.state in FORCED_STATES and not registry.reset_attempts(candidate.photo_id, candidate.generation):
+            result.errors[candidate.name] = "the document changed meanwhile; run again"
+            continue
+        kept.append(candidate)
+    return kept
+
+
 def _summary_table(plan: Plan, queued: int, dry_run: bool, errors: int) -> Table:
     table = Table("", "objects", show_header=False, box=None)
     table.add_row("found in the bucket", str(plan.found))
@@ -212,7 +238,9 @@ def _summary_table(plan: Plan, queued: int, dry_run: bool, errors: int) -> Table
         ("unregistered", "no document"),
         ("older_generation", "document of an older generation"),
         ("spec_outdated", "older spec version"),
-        ("stuck", "stuck in processing"),
+        ("stuck", "stuck in processing (lease expired)"),
+        ("dead_lettered", "dead-lettered"),
+        ("over_cap", "reached MAX_ATTEMPTS deliveries (--force re-queues)"),
         ("in_progress", "processing right now (left alone)"),
         ("newer", "newer generation registered (left alone)"),
     ):
@@ -236,8 +264,17 @@ def backfill(
         typer.Option(help="Uploads topic (id or projects/P/topics/T); default: PUBSUB_TOPIC from the environment"),
     ] = None,
     stale_after: Annotated[
-        float, typer.Option(min=0, help="Seconds after which a 'processing' document counts as stuck")
+        float,
+        typer.Option(
+            min=0, help="Seconds after which a 'retrying' document, or one written without a lease, counts as stuck"
+        ),
     ] = 600.0,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Also re-queue photos that reached MAX_ATTEMPTS deliveries (restarting their count)"
+        ),
+    ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the queued photos are ready or failed")] = False,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds --wait waits at most")] = 600.0,
     spec_version: Annotated[
@@ -274,12 +311,15 @@ def backfill(
                 spec_version,
                 prefix=prefix,
                 stale_after_seconds=stale_after,
+                force=force,
                 on_page=lambda n: bar.advance(task, n),
             )
         except Exception as exc:
             fail(f"could not scan gs://{settings.uploads_bucket}: {type(exc).__name__}: {exc}")
     todo = plan.todo[:limit] if limit else plan.todo
     result = PublishResult()
+    if not dry_run and force:
+        todo = _reset_counts(settings, todo, result)
     if not dry_run and todo:
         publisher = pubsub_v1.PublisherClient()
         try:

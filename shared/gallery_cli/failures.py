@@ -3,6 +3,8 @@
 A retry marks the failed document `retrying` (a `failed` document of the same generation would otherwise be
 acknowledged as already done) and publishes the OBJECT_FINALIZE notification Cloud Storage would have
 published for the object's current generation, so the function renders it again through the normal path.
+A photo whose deliveries reached MAX_ATTEMPTS (`too_many_attempts`, or a dead letter after many attempts) is
+only re-queued with `--force`, which restarts its count: it may be a photo that crashes the function.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from gallery.registry_rules import attempts, over_cap
 from gallery.settings import Settings
 from gallery_cli.backfill import finalize_notification, topic_path
 from gallery_cli.base import EXIT_FAILED, EnvFileOption, JsonOption, app, err, fail, load_settings, out, preflight
@@ -34,6 +37,7 @@ class Failure:
     code: str
     reason: str
     when: str
+    attempts: int = 0
 
 
 def _failure(doc: dict[str, Any]) -> Failure:
@@ -48,6 +52,7 @@ def _failure(doc: dict[str, Any]) -> Failure:
         code=str(error.get("code", "")),
         reason=str(error.get("reason", "")),
         when=str(when.isoformat()) if when is not None and hasattr(when, "isoformat") else str(when or ""),
+        attempts=attempts(doc),
     )
 
 
@@ -116,6 +121,12 @@ def retry(
         str | None,
         typer.Option(help="Uploads topic (id or projects/P/topics/T); default: PUBSUB_TOPIC from the environment"),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Also re-queue photos that reached MAX_ATTEMPTS deliveries (restarting the count)"
+        ),
+    ] = False,
     env_file: EnvFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -142,7 +153,11 @@ def retry(
             if blob is None:
                 results.append({**asdict(f), "queued": False, "note": "that generation is no longer in the bucket"})
                 continue
-            if not registry.mark_retrying(f.photo_id, f.generation):
+            if not force and over_cap({"attempts": f.attempts}, settings.max_attempts):
+                note = f"{f.attempts} deliveries reached MAX_ATTEMPTS={settings.max_attempts}; --force re-queues it"
+                results.append({**asdict(f), "queued": False, "note": note})
+                continue
+            if not registry.mark_retrying(f.photo_id, f.generation, max_attempts=settings.max_attempts, force=force):
                 results.append({**asdict(f), "queued": False, "note": "the document changed meanwhile"})
                 continue
             resource = {"bucket": f.bucket, "name": f.name, "generation": str(f.generation)}

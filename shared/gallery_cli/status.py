@@ -11,12 +11,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from gallery.registry_rules import stored_generation
+from gallery.registry_rules import DEAD_LETTERED, lease_expired, over_cap, stored_generation
 
 DOC_BATCH = 200
 
-State = Literal["done", "newer", "in_progress", "unregistered", "older_generation", "spec_outdated", "stuck"]
-PENDING_STATES: frozenset[State] = frozenset({"unregistered", "older_generation", "spec_outdated", "stuck"})
+State = Literal[
+    "done",
+    "newer",
+    "in_progress",
+    "unregistered",
+    "older_generation",
+    "spec_outdated",
+    "stuck",
+    "dead_lettered",
+    "over_cap",
+]
+PENDING_STATES: frozenset[State] = frozenset(
+    {"unregistered", "older_generation", "spec_outdated", "stuck", "dead_lettered"}
+)
+FORCED_STATES: frozenset[State] = frozenset({"over_cap"})
+"""Re-queued only with --force (which also restarts the photo's delivery count)."""
 SETTLED_STATUSES = ("ready", "failed")
 
 
@@ -33,13 +47,17 @@ def classify(
     *,
     now: datetime,
     stale_after_seconds: float,
+    max_attempts: int,
 ) -> State:
     """What the object generation `generation` needs, given its photo document.
 
     - ``done``: the document is ``ready`` or ``failed`` for this generation with the current spec;
     - ``newer``: the document already belongs to a newer generation (the listing is out of date);
-    - ``in_progress``: ``processing`` this generation, touched less than `stale_after_seconds` ago;
-    - ``unregistered`` / ``older_generation`` / ``spec_outdated`` / ``stuck``: needs a (re)delivery.
+    - ``in_progress``: ``processing`` this generation and its delivery's lease has not run out (documents
+      without a lease, and ``retrying`` ones: touched less than `stale_after_seconds` ago);
+    - ``unregistered`` / ``older_generation`` / ``spec_outdated`` / ``stuck`` / ``dead_lettered``: needs a
+      (re)delivery (a dead letter is no verdict on the photo);
+    - ``over_cap``: would need one, but `max_attempts` deliveries already began: only with --force.
     """
     if doc is None:
         return "unregistered"
@@ -48,17 +66,31 @@ def classify(
         return "newer"
     if stored is None or stored < generation:
         return "older_generation"
-    if doc.get("status") in SETTLED_STATUSES:
+    status = doc.get("status")
+    if status == "ready":
         return "done" if doc.get("spec_version") == spec_version else "spec_outdated"
-    touched = _as_datetime(doc.get("updated_at"))
-    if touched is not None and (now - touched).total_seconds() < stale_after_seconds:
-        return "in_progress"
-    return "stuck"
+    if status == "failed":
+        dead = (doc.get("error") or {}).get("code") == DEAD_LETTERED
+        if not dead and doc.get("spec_version") == spec_version:
+            return "done"
+        if over_cap(doc, max_attempts):
+            return "over_cap"
+        return "dead_lettered" if dead else "spec_outdated"
+    if status == "processing" and doc.get("lease_expires_at") is not None:
+        if not lease_expired(doc, now):
+            return "in_progress"
+    else:
+        touched = _as_datetime(doc.get("updated_at"))
+        if touched is not None and (now - touched).total_seconds() < stale_after_seconds:
+            return "in_progress"
+    return "over_cap" if over_cap(doc, max_attempts) else "stuck"
 
 
 def is_settled(doc: Mapping[str, Any] | None, generation: int, spec_version: str) -> bool:
     """Whether waiting for this generation is over (done, or superseded by a newer generation)."""
-    state = classify(doc, generation, spec_version, now=datetime.now(UTC), stale_after_seconds=float("inf"))
+    state = classify(
+        doc, generation, spec_version, now=datetime.now(UTC), stale_after_seconds=float("inf"), max_attempts=1 << 30
+    )
     return state in ("done", "newer")
 
 

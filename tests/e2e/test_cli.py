@@ -110,12 +110,21 @@ def test_backfill_registers_photos_uploaded_while_the_function_was_down_exactly_
     stack.start_function()
     db = _db(stack, monkeypatch)
     photos = db.collection(stack.config.photos_collection)
-    assert list(photos.stream()) == []
+
+    # The dead letters come back to the function (/dead-letters): each photo is recorded failed, dead_lettered.
+    deadline = time.monotonic() + 60
+    while len(recorded := [s.to_dict() for s in photos.stream()]) < len(names) + 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(recorded) == len(names) + 1
+    assert {(d["status"], d["error"]["code"], d["attempts"]) for d in recorded} == {("failed", "dead_lettered", 0)}
+    listed = _json(gallery("failures", "--json", "--code", "dead_lettered", "--env-file", str(env_file)))
+    assert {r["name"] for r in listed} == {*names, "elsewhere/skip-me.jpg"}
 
     plan = _json(gallery("backfill", "--prefix", "before-deploy/", "--dry-run", "--json", "--env-file", str(env_file)))
-    assert (plan["found"], plan["queued"], plan["states"]) == (6, 6, {"unregistered": 6})
+    assert (plan["found"], plan["queued"], plan["states"]) == (6, 6, {"dead_lettered": 6})
     assert sorted(item["name"] for item in plan["items"]) == names
-    assert list(photos.stream()) == []  # a dry run changes nothing
+    unchanged = sorted((s.to_dict() for s in photos.stream()), key=lambda d: d["photo_id"])
+    assert unchanged == sorted(recorded, key=lambda d: d["photo_id"])  # a dry run changes nothing
 
     done = gallery("backfill", "--prefix", "before-deploy/", "--rate", "50", "--wait", "--env-file", str(env_file))
     assert done.returncode == 0, done.stderr
@@ -123,7 +132,9 @@ def test_backfill_registers_photos_uploaded_while_the_function_was_down_exactly_
     assert "eta" in done.stderr  # the progress bars
 
     docs = {snap.id: snap.to_dict() for snap in photos.stream()}
-    assert set(docs) == {photo_id(uploads.name, name) for name in names}  # renditions never became photos
+    skipped = photo_id(uploads.name, "elsewhere/skip-me.jpg")  # outside the prefix: still dead-lettered
+    assert set(docs) == {photo_id(uploads.name, name) for name in names} | {skipped}  # renditions never did
+    assert docs[skipped]["error"]["code"] == "dead_lettered"
     for name in names:
         doc = docs[photo_id(uploads.name, name)]
         assert doc["status"] == "ready", doc
@@ -144,7 +155,7 @@ def test_backfill_registers_photos_uploaded_while_the_function_was_down_exactly_
             env=_clean_env(RENDITION_QUALITY="81"),
         )
     )
-    assert stale["states"] == {"spec_outdated": 6, "unregistered": 1}
+    assert stale["states"] == {"spec_outdated": 6, "dead_lettered": 1}
 
 
 def test_unreachable_stack_exits_2_with_a_clear_message(

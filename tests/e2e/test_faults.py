@@ -130,18 +130,27 @@ def test_a_persistent_fault_dead_letters_the_message_exactly_once_and_the_photo_
 
     env_file = h.stack.write_env_file(tmp_path / ".devstack.env")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST") and k != "PUBSUB_TOPIC"}
-    gallery = str(Path(sys.executable).parent / "gallery")
-    listed = subprocess.run(
-        [gallery, "failures", "--json", "--code", "dead_lettered", "--env-file", str(env_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+
+    def gallery(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [str(Path(sys.executable).parent / "gallery"), *args, "--json", "--env-file", str(env_file)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=False)
+
+    listed = gallery("failures", "--code", "dead_lettered")
     assert listed.returncode == 0, listed.stderr
     rows = {r["name"]: r for r in json.loads(listed.stdout)}
     assert rows[name]["code"] == "dead_lettered" and rows[name]["generation"] == generation
+    assert rows[name]["attempts"] == MAX_ATTEMPTS
+
+    # Its deliveries reached MAX_ATTEMPTS: backfill and retry leave it alone unless forced.
+    plan = json.loads(gallery("backfill", "--prefix", name, "--dry-run").stdout)
+    assert (plan["states"], plan["queued"]) == ({"over_cap": 1}, 0)
+    refused = gallery("retry", name)
+    assert refused.returncode == 1 and json.loads(refused.stdout)[0]["queued"] is False
+    assert "--force" in json.loads(refused.stdout)[0]["note"]
+    forced = gallery("retry", name, "--force")
+    assert forced.returncode == 0 and json.loads(forced.stdout)[0]["queued"] is True, forced.stdout
+    doc = h.wait_doc(name, lambda d: d is not None and d.get("status") == "ready", timeout=30)
+    assert doc is not None and doc["attempts"] == 1 and doc["error"] is None  # a fresh count
 
 
 def test_firestore_stopped_and_restarted_mid_flight(faulty: tuple[Harness, FaultProxy]) -> None:

@@ -20,13 +20,19 @@ NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
 SPEC = "v1-abc"
 
 
-def _doc(generation: int, status: str = "ready", spec: str = SPEC, age: float = 0.0) -> dict[str, Any]:
+def _doc(generation: int, status: str = "ready", spec: str = SPEC, age: float = 0.0, **extra: Any) -> dict[str, Any]:
     return {
         "source": {"generation": generation},
         "status": status,
         "spec_version": spec,
         "updated_at": NOW - timedelta(seconds=age),
+        **extra,
     }
+
+
+LEASED = NOW + timedelta(seconds=30)
+EXPIRED = NOW - timedelta(seconds=1)
+DEAD = {"code": "dead_lettered", "reason": "x"}
 
 
 @pytest.mark.parametrize(
@@ -39,13 +45,21 @@ def _doc(generation: int, status: str = "ready", spec: str = SPEC, age: float = 
         (_doc(5, "failed", spec="v0-old"), "spec_outdated"),
         (_doc(4), "older_generation"),
         (_doc(6), "newer"),
-        (_doc(5, "processing", age=10), "in_progress"),
+        (_doc(5, "processing", age=10), "in_progress"),  # written before leases: by age
         (_doc(5, "processing", age=3600), "stuck"),
+        (_doc(5, "processing", age=3600, lease_expires_at=LEASED, attempts=1), "in_progress"),  # a long render
+        (_doc(5, "processing", age=10, lease_expires_at=EXPIRED, attempts=1), "stuck"),  # its delivery died
+        (_doc(5, "processing", age=3600, lease_expires_at=EXPIRED, attempts=5), "over_cap"),
+        (_doc(5, "retrying", age=3600, attempts=2), "stuck"),
+        (_doc(5, "failed", error=DEAD, attempts=1), "dead_lettered"),  # no verdict on the photo
+        (_doc(5, "failed", error=DEAD, attempts=5), "over_cap"),
+        (_doc(5, "failed", error={"code": "too_many_attempts"}, attempts=5), "done"),
+        (_doc(5, "failed", spec="v0-old", error={"code": "corrupt_image"}, attempts=5), "over_cap"),
         ({"status": "ready"}, "older_generation"),
     ],
 )
 def test_classify(doc: dict[str, Any] | None, state: str) -> None:
-    assert classify(doc, 5, SPEC, now=NOW, stale_after_seconds=600) == state
+    assert classify(doc, 5, SPEC, now=NOW, stale_after_seconds=600, max_attempts=5) == state
 
 
 def test_settled_means_done_or_superseded() -> None:
