@@ -32,8 +32,13 @@ STUB_FUNCTION = textwrap.dedent(
         envelope = request.get_json()
         message = envelope["message"]
         out = pathlib.Path(os.environ["STUB_RECORD_DIR"])
+        if request.path == "/dead-letters":  # the dead-letter topic's push subscription
+            (out / f"{message['attributes'].get('objectId')}.dead").write_text(json.dumps(envelope))
+            return ("", 204)
         name = f"{message['messageId']}-{envelope.get('deliveryAttempt')}.json"
-        (out / name).write_text(json.dumps({"envelope": envelope, "env": {k: os.environ.get(k) for k in KEYS}}))
+        record = json.dumps({"envelope": envelope, "env": {k: os.environ.get(k) for k in KEYS}})
+        (out / (name + ".tmp")).write_text(record)
+        (out / (name + ".tmp")).rename(out / name)  # whole files only: the test reads while pushes arrive
         if message["attributes"].get("objectId", "").startswith("poison"):
             return ("permanent trouble", 500)
         return ("", 204)
@@ -65,7 +70,11 @@ def test_devstack_end_to_end_with_stub_function(
     source.write_text(STUB_FUNCTION)
     records = tmp_path / "records"
     records.mkdir()
-    stack = devstack_factory(function_source=source, function_env={"STUB_RECORD_DIR": str(records), "EXTRA": "yes"})
+    stack = devstack_factory(
+        function_source=source,
+        function_env={"STUB_RECORD_DIR": str(records), "EXTRA": "yes"},
+        max_delivery_attempts=5,
+    )
     env = stack.env()
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -110,6 +119,11 @@ def test_devstack_end_to_end_with_stub_function(
     finally:
         subscriber.close()
     assert _object_ids(records).count("poison.jpg") == 5
+    # ...and the dead-letter topic pushes it back to the function's /dead-letters path
+    assert _wait(lambda: (records / "poison.jpg.dead").is_file())
+    dead_envelope = json.loads((records / "poison.jpg.dead").read_text())
+    assert dead_envelope["subscription"] == stack.dead_letter_recorder_path
+    assert dead_envelope["message"]["attributes"]["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
 
     # the function goes away: Pub/Sub retries until it is back on the same port
     stack.stop_function()

@@ -50,7 +50,8 @@ def test_older_generation_never_overwrites(registry: FirestoreRegistry) -> None:
 
 def test_newer_generation_takes_over_and_resets_attempts(registry: FirestoreRegistry) -> None:
     registry.begin("p3", 1, source(1), "v1")
-    registry.begin("p3", 1, source(1), "v1")
+    registry.note_retry("p3", 1, "dependency_unavailable", "storage down")  # ends the delivery, frees the lease
+    assert registry.begin("p3", 1, source(1), "v1") is BeginOutcome.PROCEED
     assert registry.get("p3")["attempts"] == 2  # type: ignore[index]
     registry.note_retry("p3", 1, "dependency_unavailable", "storage down")
     assert registry.get("p3")["last_error"]["code"] == "dependency_unavailable"  # type: ignore[index]
@@ -86,3 +87,41 @@ def test_unreachable_firestore_is_transient_and_fails_fast(monkeypatch: pytest.M
     # Reads honour the adapter's retry budget (the client's own default is 60 s). Transactions begin with
     # the client's fixed BeginTransaction retry, so they are not timed here.
     assert time.monotonic() - started < 15
+
+
+def test_a_held_lease_makes_a_second_delivery_wait_and_an_expired_one_is_counted(registry: FirestoreRegistry) -> None:
+    assert registry.begin("p5", 3, source(3), "v1", max_attempts=2, lease_seconds=60) is BeginOutcome.PROCEED
+    doc = registry.get("p5")
+    assert doc is not None and doc["lease_expires_at"] > doc["updated_at"]
+    assert registry.begin("p5", 3, source(3), "v1", max_attempts=2) is BeginOutcome.BUSY
+    assert registry.get("p5")["attempts"] == 1  # type: ignore[index]
+    # the delivery died: its lease runs out (a zero-second lease stands for the wait)
+    assert registry.begin("p6", 3, source(3), "v1", max_attempts=2, lease_seconds=0) is BeginOutcome.PROCEED
+    assert registry.begin("p6", 3, source(3), "v1", max_attempts=2, lease_seconds=0) is BeginOutcome.PROCEED
+    assert registry.begin("p6", 3, source(3), "v1", max_attempts=2, lease_seconds=0) is BeginOutcome.EXHAUSTED
+    doc = registry.get("p6")
+    assert doc is not None and doc["status"] == "failed" and doc["error"]["code"] == "too_many_attempts"
+    assert not registry.mark_retrying("p6", 3, max_attempts=2)  # past the cap: only forced
+    assert registry.mark_retrying("p6", 3, max_attempts=2, force=True)
+    doc = registry.get("p6")
+    assert doc is not None and doc["status"] == "retrying" and doc["attempts"] == 0
+
+
+def test_dead_letters_are_recorded_only_for_the_live_unsettled_generation(registry: FirestoreRegistry) -> None:
+    registry.begin("p7", 4, source(4), "v1")
+    registry.note_retry("p7", 4, "permission_denied", "403")
+    assert not registry.record_dead_letter("p7", 4, source(4), "dead", live_generation=5)  # not live any more
+    assert registry.record_dead_letter("p7", 4, source(4), "dead", live_generation=4)
+    doc = registry.get("p7")
+    assert doc is not None and doc["status"] == "failed" and doc["error"]["code"] == "dead_lettered"
+    assert "permission_denied" in doc["error"]["reason"]
+    assert not registry.record_dead_letter("p7", 4, source(4), "dead", live_generation=4)  # already failed
+    assert registry.record_dead_letter("p8", 9, source(9), "dead", live_generation=9)  # never processed
+    assert registry.reset_attempts("p8", 9) and registry.get("p8")["status"] == "retrying"  # type: ignore[index]
+
+
+def test_remove_keeps_a_document_whose_generation_is_live(registry: FirestoreRegistry) -> None:
+    registry.begin("p9", 7, source(7), "v1")
+    assert not registry.remove("p9", 7, live_generation=7)
+    assert not registry.remove("p9", 8, live_generation=7)
+    assert registry.remove("p9", 7, live_generation=8)

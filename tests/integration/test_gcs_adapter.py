@@ -32,6 +32,22 @@ def test_download_is_pinned_to_the_generation(gcs: FakeGcsInfo) -> None:
         store.download("it-sources", name, int(first.generation), 1_000)
 
 
+def test_live_object_is_what_the_bucket_says_now(gcs: FakeGcsInfo) -> None:
+    bucket = gcs.ensure_bucket("it-sources")
+    name = f"live-{uuid.uuid4().hex}.jpg"
+    store = GcsSourceStore(gcs.client())
+    assert store.live_object("it-sources", name) is None
+    blob = bucket.blob(name)
+    blob.upload_from_string(b"12345", content_type="image/jpeg")
+    live = store.live_object("it-sources", name)
+    assert live is not None and (live.generation, live.size, live.content_type) == (blob.generation, 5, "image/jpeg")
+    newer = bucket.blob(name)
+    newer.upload_from_string(b"123456789", content_type="image/png")
+    assert store.live_object("it-sources", name).generation == newer.generation  # type: ignore[union-attr]
+    newer.delete()
+    assert store.live_object("it-sources", name) is None
+
+
 def test_download_refuses_objects_over_the_byte_limit(gcs: FakeGcsInfo) -> None:
     bucket = gcs.ensure_bucket("it-sources")
     blob = bucket.blob(f"big-{uuid.uuid4().hex}.jpg")
