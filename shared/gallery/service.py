@@ -237,7 +237,11 @@ class PhotoService:
                 return Outcome.STALE
         except SourceGoneError:
             # The generation was live a moment ago and is gone now (deleted or replaced while we read it).
-            now_live = self._sources.live_object(event.bucket, event.name)
+            try:
+                now_live = self._sources.live_object(event.bucket, event.name)
+            except TransientError as err:
+                self._note_retry(pid, generation, err)
+                raise
             now_generation = now_live.generation if now_live else None
             self._registry.remove(pid, generation, live_generation=now_generation)
             self._drop_renditions(pid, up_to=self._removable_up_to(generation, now_generation))
