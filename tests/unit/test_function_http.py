@@ -145,6 +145,17 @@ def test_dead_letters_are_recorded_on_their_own_path(client: FlaskClient, world:
     assert world.sources.downloads == 0
 
 
+def test_names_cloud_storage_allows_are_left_to_the_bucket_check(client: FlaskClient, world: World) -> None:
+    # Control characters other than CR/LF are valid (if discouraged) in Cloud Storage names: such a photo
+    # exists for real, so it is processed; a message naming one that does not exist is merely stale.
+    odd = "odd\x1b[31mname\x07\x00.jpg"
+    world.sources.put(BUCKET, odd, GEN, PHOTO)
+    response = client.post("/", data=envelope(message(objectId=odd)))
+    assert response.status_code == 200 and response.get_json() == {"outcome": "registered"}
+    missing = client.post("/", data=envelope(message(objectId="missing\x1b.jpg")))
+    assert missing.status_code == 200 and missing.get_json() == {"outcome": "stale"}
+
+
 def test_unknown_paths_answer_404(client: FlaskClient) -> None:
     response = client.post("/anything", data=envelope())
     assert response.status_code == 404 and response.get_json()["error"] == "not_found"
@@ -190,7 +201,8 @@ MALFORMED: dict[str, tuple[dict[str, str], bytes]] = {
     "name of 1500 bytes": ({}, with_name("a" * 1500)),
     "name of 1025 UTF-8 bytes": ({}, with_name("é" * 512 + "a")),
     "name with a line feed": ({}, with_name("a\nb.jpg")),
-    "name with a NUL": ({}, with_name("a\x00b.jpg")),
+    "name with a carriage return": ({}, with_name("a\rb.jpg")),
+    "name under .well-known/acme-challenge/": ({}, with_name(".well-known/acme-challenge/x")),
     "name ..": ({}, with_name("..")),
     "name not UTF-8 (lone surrogate)": ({}, b'{"message": {"attributes": {"eventType": "OBJECT_FINALIZE", '
                                          b'"bucketId": "uploads", "objectId": "\\ud800", "objectGeneration": "7"}}}'),
