@@ -67,6 +67,9 @@ locals {
     MAX_REQUEST_BYTES    = tostring(var.max_request_bytes)
     MAX_SIDE             = tostring(var.max_side)
     PHOTOS_COLLECTION    = var.photos_collection
+    PRESETS_FILE         = var.presets_file
+    PRESETS_JSON         = length(var.presets) > 0 ? jsonencode(var.presets) : ""
+    FONTS_DIR            = var.fonts_dir
     # A delivery holds a processing photo for as long as Pub/Sub waits for its answer.
     PROCESSING_LEASE_SECONDS = tostring(local.ack_deadline_seconds)
     RENDER_CONCURRENCY       = tostring(local.render_concurrency)

@@ -401,6 +401,86 @@ variable "log_level" {
   }
 }
 
+variable "presets" {
+  type = list(object({
+    name      = string
+    match     = optional(string)
+    widths    = list(number)
+    formats   = optional(list(string), ["webp"])
+    quality   = optional(number)
+    crop      = optional(object({ aspect = string, focus = optional(string, "attention") }))
+    filters   = optional(list(object({ name = string, amount = optional(number) })), [])
+    languages = optional(list(string), [])
+    overlays = optional(list(object({
+      type    = string
+      text    = optional(string)
+      font    = optional(string)
+      weight  = optional(string)
+      size    = optional(number)
+      fill    = optional(string)
+      stroke  = optional(string)
+      src     = optional(string)
+      width   = optional(number)
+      opacity = optional(number)
+      anchor  = optional(string)
+      margin  = optional(number)
+    })), [])
+  }))
+  description = "Presets (PRESETS_JSON, docs/presets.md): derivative rendition sets with crops, filters, text and image overlays, one variant per language. The function checks fonts and image files at start; `gallery presets check` checks a file before deploying."
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.presets : can(regex("^[a-z0-9][a-z0-9_-]{0,39}$", p.name))]) && length(distinct([for p in var.presets : p.name])) == length(var.presets)
+    error_message = "Each preset needs a unique name of lower-case letters, digits, - and _ (at most 40)."
+  }
+  validation {
+    condition     = alltrue([for p in var.presets : length(p.widths) > 0 && alltrue([for w in p.widths : w >= 16 && w <= 16384 && floor(w) == w])])
+    error_message = "Each preset needs widths: whole numbers between 16 and 16384."
+  }
+  validation {
+    condition     = alltrue([for p in var.presets : alltrue([for f in p.formats : contains(["webp", "avif", "jpeg"], f)]) && (p.quality == null ? true : p.quality >= 1 && p.quality <= 100)])
+    error_message = "Preset formats must be webp, avif or jpeg, and quality between 1 and 100."
+  }
+  validation {
+    condition     = alltrue([for p in var.presets : alltrue([for f in p.filters : contains(["grayscale", "blur", "edge", "sharpen", "emboss", "sepia", "negative", "brighten"], f.name)])])
+    error_message = "Preset filters must be grayscale, blur, edge, sharpen, emboss, sepia, negative or brighten."
+  }
+  validation {
+    condition     = alltrue([for p in var.presets : p.crop == null ? true : can(regex("^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$", p.crop.aspect)) && contains(["attention", "centre"], p.crop.focus)])
+    error_message = "A preset crop needs an aspect like \"1:1\" or \"16:9\" and a focus of attention or centre."
+  }
+  validation {
+    condition     = alltrue([for p in var.presets : alltrue([for l in p.languages : can(regex("^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", l))])])
+    error_message = "Preset languages must be language tags like hi, en or pt-BR."
+  }
+  validation {
+    condition = alltrue(flatten([for p in var.presets : [for o in p.overlays : (
+      contains(["text", "image"], o.type) &&
+      (o.type == "text" ? o.text != null : o.src != null) &&
+      (o.anchor == null ? true : contains(["top-left", "top", "top-right", "left", "centre", "right", "bottom-left", "bottom", "bottom-right"], o.anchor)) &&
+      alltrue([for c in [o.fill, o.stroke] : c == null ? true : can(regex("^#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$", c))])
+    )]]))
+    error_message = "Overlays are of type text (with text) or image (with src), anchored at top-left … bottom-right or centre, with colours written #rgb, #rgba, #rrggbb or #rrggbbaa."
+  }
+}
+
+variable "presets_file" {
+  type        = string
+  description = "Path of a presets JSON file inside the function bundle (PRESETS_FILE), instead of `presets`."
+  default     = ""
+
+  validation {
+    condition     = var.presets_file == "" || !startswith(var.presets_file, "/")
+    error_message = "presets_file is a path relative to the bundle root."
+  }
+}
+
+variable "fonts_dir" {
+  type        = string
+  description = "Folder inside the function bundle with extra .ttf/.otf fonts for text overlays (FONTS_DIR)."
+  default     = ""
+}
+
 variable "photos_collection" {
   type        = string
   description = "Firestore collection of the photo documents (PHOTOS_COLLECTION)."

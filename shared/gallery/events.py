@@ -131,6 +131,16 @@ def _agree(attribute: Any, resource: Any, what: str) -> Any:
     return attribute
 
 
+def _custom_metadata(resource: Mapping[str, Any]) -> dict[str, str] | None:
+    """The object's custom metadata; None when there is no object resource to read it from."""
+    if not resource:
+        return None
+    metadata = resource.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return {}
+    return {k: v for k, v in metadata.items() if isinstance(k, str) and isinstance(v, str)}
+
+
 def parse_message(message: Mapping[str, Any], delivery_attempt: Any = None) -> ObjectEvent:
     """A Pub/Sub message (as in a push envelope) carrying a Cloud Storage notification."""
     attributes = message.get("attributes") or {}
@@ -173,6 +183,7 @@ def parse_message(message: Mapping[str, Any], delivery_attempt: Any = None) -> O
         event_time=attributes.get("eventTime"),
         message_id=str(message_id)[:100] if message_id else None,
         delivery_attempt=attempt,
+        metadata=_custom_metadata(resource),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,7 +25,11 @@ class EventKind(enum.Enum):
 
 @dataclass(frozen=True)
 class ObjectEvent:
-    """A Cloud Storage object notification, reduced to what the pipeline acts on."""
+    """A Cloud Storage object notification, reduced to what the pipeline acts on.
+
+    `metadata` is the object's custom metadata from the notification payload; None when the notification
+    carried no object resource (payload format NONE), so it has to be read from the object if needed.
+    """
 
     kind: EventKind
     event_type: str
@@ -38,6 +43,7 @@ class ObjectEvent:
     event_time: str | None = None
     message_id: str | None = None
     delivery_attempt: int | None = None
+    metadata: Mapping[str, str] | None = None
 
     @property
     def is_overwrite_delete(self) -> bool:
@@ -55,6 +61,7 @@ class RenditionSpec:
     webp_effort: int = 2
     avif_effort: int = 2
     keep_wide_gamut: bool = False  # wide-gamut photos stay Display P3 (tagged) instead of becoming sRGB
+    presets_digest: str = ""  # of the operator's presets (gallery.presets); empty without presets
 
     @property
     def version(self) -> str:
@@ -63,6 +70,8 @@ class RenditionSpec:
             f"{ENGINE_VERSION}|{self.widths}|{self.formats}|{self.quality}|{self.webp_effort}|{self.avif_effort}"
             f"|{self.keep_wide_gamut}"
         )
+        if self.presets_digest:
+            key += f"|presets={self.presets_digest}"
         return f"v{ENGINE_VERSION}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
@@ -113,6 +122,15 @@ class EncodedRendition:
 
 
 @dataclass(frozen=True)
+class VariantRendering:
+    """One preset's renditions of a photo, in one language (None when the preset has no languages)."""
+
+    preset: str
+    language: str | None
+    renditions: tuple[EncodedRendition, ...]
+
+
+@dataclass(frozen=True)
 class RenderResult:
     """Everything the engine learned and produced from one photo."""
 
@@ -125,6 +143,7 @@ class RenderResult:
     dominant_color: str
     exif: ExifSummary = field(default_factory=ExifSummary)
     render_ms: float = 0.0
+    variants: tuple[VariantRendering, ...] = ()
 
 
 class BeginOutcome(enum.Enum):

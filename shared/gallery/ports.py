@@ -27,6 +27,10 @@ class SourceStore(Protocol):
         """
         ...
 
+    def metadata(self, bucket: str, name: str, generation: int) -> dict[str, str]:
+        """The object's custom metadata at `generation` (empty if it has none); same errors as `download`."""
+        ...
+
 
 class RenditionStore(Protocol):
     """Write access to the renditions bucket."""

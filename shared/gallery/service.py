@@ -9,7 +9,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gallery.engine import render
@@ -19,12 +20,15 @@ from gallery.logs import log_labels
 from gallery.manifest import ready_fields, rendition_path
 from gallery.model import BeginOutcome, EventKind, Limits, LiveObject, ObjectEvent, RenderResult, RenditionSpec
 from gallery.ports import EventSink, Registry, RenditionStore, SourceStore
+from gallery.presets.load import load_presets
+from gallery.presets.manifest import variant_fields, variant_files
+from gallery.presets.plan import PresetSet, VariantRequest
 from gallery.registry_rules import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_ATTEMPTS, may_deregister
 from gallery.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-Renderer = Callable[[bytes, RenditionSpec, Limits], RenderResult]
+Renderer = Callable[..., RenderResult]  # (data, spec, limits[, variants]) like gallery.engine.render
 
 
 class Outcome(enum.Enum):
@@ -46,9 +50,12 @@ class ServiceConfig:
     render_concurrency: int = 2
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    presets: PresetSet = field(default_factory=PresetSet)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceConfig:
+        """Raises InvalidPresetsError when the configured presets are not valid."""
+        presets = load_presets(settings.presets_file, settings.presets_json, settings.fonts_dir, Path.cwd())
         return cls(
             uploads_bucket=settings.uploads_bucket,
             spec=RenditionSpec(
@@ -58,6 +65,7 @@ class ServiceConfig:
                 webp_effort=settings.webp_effort,
                 avif_effort=settings.avif_effort,
                 keep_wide_gamut=settings.keep_wide_gamut,
+                presets_digest=presets.digest,
             ),
             limits=Limits(
                 max_pixels=settings.max_pixels,
@@ -70,6 +78,7 @@ class ServiceConfig:
             render_concurrency=settings.render_concurrency,
             max_attempts=settings.max_attempts,
             lease_seconds=settings.processing_lease_seconds,
+            presets=presets,
         )
 
 
@@ -224,11 +233,19 @@ class PhotoService:
             return Outcome.DUPLICATE
         try:
             data = self._sources.download(event.bucket, event.name, generation, self._config.limits.max_bytes)
+            variants = self._variant_request(event)
             with self._render_slot():
-                result = self._render(data, self._config.spec, self._config.limits)
+                if variants is None:
+                    result = self._render(data, self._config.spec, self._config.limits)
+                else:
+                    result = self._render(data, self._config.spec, self._config.limits, variants)
             for rendition in result.renditions:
                 self._renditions.put(rendition_path(pid, generation, rendition), rendition.data, rendition.content_type)
+            for path, rendition in variant_files(result.variants, pid, generation):
+                self._renditions.put(path, rendition.data, rendition.content_type)
             fields = ready_fields(result, pid, generation, self._config.url_prefix, keep_gps=self._config.keep_gps)
+            if self._config.presets.presets:
+                fields["variants"] = variant_fields(result.variants, pid, generation, self._config.url_prefix)
             total_ms = round((time.perf_counter() - started) * 1000, 1)
             fields["timings"] = {"render_ms": result.render_ms, "total_ms": total_ms}
             if not self._registry.complete(pid, generation, fields):
@@ -263,6 +280,7 @@ class PhotoService:
                     "bytes_in": len(data),
                     "bytes_out": sum(len(r.data) for r in result.renditions),
                     "renditions": len(result.renditions),
+                    "variants": len(result.variants),
                     "render_ms": result.render_ms,
                     "total_ms": total_ms,
                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -270,6 +288,16 @@ class PhotoService:
             },
         )
         return Outcome.REGISTERED
+
+    def _variant_request(self, event: ObjectEvent) -> VariantRequest | None:
+        """The presets that apply to this photo; its metadata is read from the object if the event lacks it."""
+        if not self._config.presets.presets:
+            return None
+        metadata = event.metadata
+        if metadata is None:
+            metadata = self._sources.metadata(event.bucket, event.name, event.generation)
+        request = self._config.presets.request(event.name, metadata)
+        return request if request.presets else None
 
     def _announce_ready(self, pid: str, event: ObjectEvent) -> None:
         if self._events is None:

@@ -126,6 +126,24 @@ class Settings(BaseSettings):
             "events; empty disables them."
         ),
     )
+    presets_file: str = Field(
+        default="",
+        description=(
+            "Path of a presets JSON file (docs/presets.md): derivative rendition sets with crops, filters and "
+            "overlays; relative paths are relative to the working directory. Empty: no presets."
+        ),
+    )
+    presets_json: str = Field(
+        default="",
+        description=(
+            "The presets as a JSON document, instead of PRESETS_FILE (Terraform's `presets` variable sets it); "
+            "image overlay paths are relative to the working directory."
+        ),
+    )
+    fonts_dir: str = Field(
+        default="",
+        description="Folder of extra .ttf/.otf fonts for text overlays, on top of the bundled Noto fonts.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of the JSON log lines."
     )

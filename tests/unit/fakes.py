@@ -25,6 +25,8 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 class FakeSources:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], tuple[int, bytes]] = {}
+        self.object_metadata: dict[tuple[str, str], dict[str, str]] = {}
+        self.metadata_reads = 0
         self.fail_next: list[Exception] = []
         self.fail_stat: list[Exception] = []
         self.downloads = 0
@@ -55,6 +57,13 @@ class FakeSources:
         if len(current[1]) > max_bytes:
             raise LimitExceededError("too large", code="too_large")
         return current[1]
+
+    def metadata(self, bucket: str, name: str, generation: int) -> dict[str, str]:
+        self.metadata_reads += 1
+        current = self.objects.get((bucket, name))
+        if current is None or current[0] != generation:
+            raise SourceGoneError(f"{bucket}/{name}#{generation} is gone")
+        return dict(self.object_metadata.get((bucket, name), {}))
 
 
 class FakeRenditions:

@@ -59,6 +59,16 @@ class GcsSourceStore:
             raise SourceGoneError(f"gs://{bucket}/{name}#{generation} was replaced by #{blob.generation}")
         return data
 
+    def metadata(self, bucket: str, name: str, generation: int) -> dict[str, str]:
+        blob = self._client.bucket(bucket).blob(name, generation=generation)
+        try:
+            blob.reload(timeout=_TIMEOUT, retry=self._retry)
+        except gexc.NotFound as err:
+            raise SourceGoneError(f"gs://{bucket}/{name}#{generation} no longer exists") from err
+        except Exception as err:
+            raise classify(err, f"read the metadata of gs://{bucket}/{name}#{generation}") from err
+        return {str(k): str(v) for k, v in (blob.metadata or {}).items()}
+
 
 class GcsRenditionStore:
     """The renditions bucket: immutable objects under `{photo_id}/{generation}/`."""

@@ -17,6 +17,8 @@ from gallery.engine.placeholder import placeholder_and_colour
 from gallery.engine.vips import pyvips
 from gallery.errors import CorruptImageError
 from gallery.model import EncodedRendition, Limits, OutputFormat, RenderResult, RenditionSpec
+from gallery.presets.plan import VariantRequest
+from gallery.presets.render import render_variants
 
 _HUGE = 10_000_000
 
@@ -69,13 +71,17 @@ def fit_for_format(image: pyvips.Image, fmt: OutputFormat) -> pyvips.Image:
     return image.thumbnail_image(limit, height=limit, size="down", no_rotate=True)
 
 
-def render(data: bytes, spec: RenditionSpec, limits: Limits | None = None) -> RenderResult:
-    """Decode `data` once and produce every rendition of `spec`, plus placeholder, colour and EXIF subset.
+def render(
+    data: bytes, spec: RenditionSpec, limits: Limits | None = None, variants: VariantRequest | None = None
+) -> RenderResult:
+    """Decode `data` once and produce every rendition of `spec`, plus placeholder, colour and EXIF subset,
+    then, from the same decode, the variants of the presets in `variants` (gallery.presets).
 
     Raises a PermanentError subclass for anything that is not a renderable image within `limits`.
     """
     started = time.perf_counter()
-    decoded = decode(data, max(spec.widths), limits or Limits(), keep_wide_gamut=spec.keep_wide_gamut)
+    max_width = max(max(spec.widths), variants.max_width if variants else 0)
+    decoded = decode(data, max_width, limits or Limits(), keep_wide_gamut=spec.keep_wide_gamut)
     header, current = decoded.header, decoded.image
     renditions: list[EncodedRendition] = []
     try:
@@ -88,6 +94,9 @@ def render(data: bytes, spec: RenditionSpec, limits: Limits | None = None) -> Re
                     continue  # two widths above the format's limit land on the same size: write it once
                 renditions.append(EncodedRendition(fitted.width, fitted.height, fmt, _encode(fitted, fmt, spec)))
         placeholder, colour = placeholder_and_colour(_as_srgb(current))
+        del current
+        srgb = _as_srgb(decoded.image)  # variants are drawn and filtered in sRGB, like their colours
+        rendered = render_variants(srgb, variants, spec, _encode, target_widths) if variants else ()
     except pyvips.Error as err:
         raise CorruptImageError(f"the image could not be rendered: {str(err).strip()[:300]}") from err
     renditions.sort(key=lambda r: (r.format, r.width))
@@ -101,4 +110,5 @@ def render(data: bytes, spec: RenditionSpec, limits: Limits | None = None) -> Re
         dominant_color=colour,
         exif=read_exif(header.exif),
         render_ms=round((time.perf_counter() - started) * 1000, 1),
+        variants=rendered,
     )
