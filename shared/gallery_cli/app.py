@@ -20,6 +20,7 @@ from gallery.service import ServiceConfig
 from gallery.settings import Settings
 from gallery_cli.base import PHOTO_SUFFIXES, EnvFileOption, JsonOption, app, err, load_settings, out, preflight
 from gallery_cli.base import progress as _base_progress
+from gallery_cli.presets import parse_meta, variant_request, write_result
 from gallery_cli.resolve import matches, only_match
 from gallery_cli.terminal import safe_text, visible
 
@@ -148,6 +149,11 @@ def show(
 def render(
     files: Annotated[list[Path], typer.Argument(help="Photos to render", exists=True, dir_okay=False)],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the renditions")] = Path("renditions"),
+    presets: Annotated[
+        Path | None, typer.Option("--presets", help="Presets file (default: the settings' presets)", dir_okay=False)
+    ] = None,
+    meta: Annotated[list[str] | None, typer.Option("--meta", help="Custom metadata KEY=VALUE, repeatable")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Object name the presets' globs match")] = None,
     as_json: JsonOption = False,
     keep_wide_gamut: Annotated[
         bool | None,
@@ -157,40 +163,36 @@ def render(
         ),
     ] = None,
 ) -> None:
-    """Render photos locally with exactly the engine and settings the function uses."""
-    config = ServiceConfig.from_settings(Settings())
+    """Render photos locally with exactly the engine and settings the function uses, plus preset variants."""
+    settings = Settings()
+    config = ServiceConfig.from_settings(settings)
     spec = config.spec if keep_wide_gamut is None else replace(config.spec, keep_wide_gamut=keep_wide_gamut)
+    variants = variant_request(presets, config.presets, settings.fonts_dir, name, parse_meta(meta or []))
     results: list[dict[str, Any]] = []
     failed = 0
     for file in files:
         data = file.read_bytes()
         try:
-            result = render_photo(data, spec, config.limits)
+            result = render_photo(data, spec, config.limits, variants)
         except GalleryError as exc:
             failed += 1
             results.append({"file": str(file), "error": {"code": exc.code, "reason": exc.reason}})
             err.print(f"[red]{safe_text(file)}: {safe_text(exc.code)}: {safe_text(exc.reason)}[/red]")
             continue
-        for rendition in result.renditions:
-            target = out_dir / file.stem / f"{rendition.width}.{rendition.extension}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(rendition.data)
+        written = write_result(result, out_dir / file.stem)
         results.append(
             {
                 "file": str(file),
                 "width": result.width,
                 "height": result.height,
                 "render_ms": result.render_ms,
-                "renditions": [
-                    {"width": r.width, "height": r.height, "format": r.format, "bytes": len(r.data)}
-                    for r in result.renditions
-                ],
+                **written,
             }
         )
         if not as_json:
             out.print(
                 f"{safe_text(file)}: {result.width}x{result.height}, {len(result.renditions)} renditions, "
-                f"{result.render_ms} ms"
+                f"{len(result.variants)} variants, {result.render_ms} ms"
             )
     if as_json:
         out.print_json(json.dumps(results))

@@ -9,6 +9,7 @@ The other formats and the smaller widths are unaffected, so a huge panorama stil
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from gallery.engine.colour import ICC_FIELD, INTENT, finish
 from gallery.engine.decode import decode
@@ -16,9 +17,10 @@ from gallery.engine.exif import read_exif
 from gallery.engine.placeholder import placeholder_and_colour
 from gallery.engine.vips import pyvips
 from gallery.errors import CorruptImageError
-from gallery.model import EncodedRendition, Limits, OutputFormat, RenderResult, RenditionSpec
-from gallery.presets.plan import VariantRequest
-from gallery.presets.render import render_variants
+from gallery.model import EncodedRendition, Limits, OutputFormat, RenderResult, RenditionSpec, VariantRendering
+
+if TYPE_CHECKING:
+    from gallery.presets.plan import VariantRequest
 
 _HUGE = 10_000_000
 
@@ -71,6 +73,14 @@ def fit_for_format(image: pyvips.Image, fmt: OutputFormat) -> pyvips.Image:
     return image.thumbnail_image(limit, height=limit, size="down", no_rotate=True)
 
 
+def _render_variants(
+    image: pyvips.Image, variants: VariantRequest, spec: RenditionSpec
+) -> tuple[VariantRendering, ...]:
+    from gallery.presets.render import render_variants  # presets use the engine's pyvips: import when needed
+
+    return render_variants(image, variants, spec, _encode, target_widths)
+
+
 def render(
     data: bytes, spec: RenditionSpec, limits: Limits | None = None, variants: VariantRequest | None = None
 ) -> RenderResult:
@@ -95,8 +105,7 @@ def render(
                 renditions.append(EncodedRendition(fitted.width, fitted.height, fmt, _encode(fitted, fmt, spec)))
         placeholder, colour = placeholder_and_colour(_as_srgb(current))
         del current
-        srgb = _as_srgb(decoded.image)  # variants are drawn and filtered in sRGB, like their colours
-        rendered = render_variants(srgb, variants, spec, _encode, target_widths) if variants else ()
+        rendered = _render_variants(_as_srgb(decoded.image), variants, spec) if variants else ()
     except pyvips.Error as err:
         raise CorruptImageError(f"the image could not be rendered: {str(err).strip()[:300]}") from err
     renditions.sort(key=lambda r: (r.format, r.width))

@@ -38,8 +38,11 @@ def blur(colour: pyvips.Image, width: int, amount: float) -> pyvips.Image:
 
 
 def sharpen(colour: pyvips.Image, width: int, amount: float) -> pyvips.Image:
+    """Unsharp mask on the lightness: slope `amount` in flat areas, twice that on edges, at most 20 x amount L*."""
     sigma = max(0.5, SHARPEN_SIGMA_PER_WIDTH * width)
-    return colour.sharpen(sigma=sigma, m1=0.0, m2=3.0 * amount, x1=2.0).colourspace("srgb").cast("uchar")
+    limit = min(100.0, 20.0 * amount)
+    sharp = colour.sharpen(sigma=sigma, m1=amount, m2=2.0 * amount, x1=1.0, y2=limit, y3=limit)
+    return sharp.colourspace("srgb").cast("uchar")
 
 
 def _detail_step(width: int) -> int:
@@ -78,7 +81,7 @@ def negative(colour: pyvips.Image, width: int, amount: float) -> pyvips.Image:
 
 
 def brighten(colour: pyvips.Image, width: int, amount: float) -> pyvips.Image:
-    return colour.linear([1.0 + amount] * colour.bands, [0.0] * colour.bands).cast("uchar")
+    return colour.linear([1.0 + amount] * colour.bands, [0.5] * colour.bands).cast("uchar")  # +0.5: round
 
 
 FILTERS: dict[str, Callable[[pyvips.Image, int, float], pyvips.Image]] = {

@@ -39,13 +39,14 @@ def _preset_label(raw: Any, index: int) -> str:
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
+    """`overlays[0].fill` from pydantic's location, without the union tag it inserts after `overlays[0]`."""
     parts: list[str] = []
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             parts.append(f"[{part}]")
-        elif part not in ("text", "image") or not parts or not parts[-1].endswith("]"):
+        elif not (i >= 2 and loc[i - 2] == "overlays" and isinstance(loc[i - 1], int) and part in ("text", "image")):
             parts.append(("." if parts else "") + part)
-    return "".join(parts) or "(the preset itself)"
+    return "".join(parts) or "presets"
 
 
 def _describe(err: ValidationError, raw_presets: Any) -> list[str]:
@@ -53,6 +54,9 @@ def _describe(err: ValidationError, raw_presets: Any) -> list[str]:
     for item in err.errors():
         loc = tuple(item["loc"])
         message = item["msg"].removeprefix("Value error, ")
+        given = item.get("input")
+        if isinstance(given, str | int | float) and repr(given) not in message:
+            message += f" (got {given!r})"
         if len(loc) >= 2 and loc[0] == "presets" and isinstance(loc[1], int):
             problems.append(f"{_preset_label(raw_presets, loc[1])}: field {_field_path(loc[2:])}: {message}")
         else:

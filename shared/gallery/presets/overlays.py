@@ -33,7 +33,7 @@ def draw_image(image: pyvips.Image, overlay: ImageOverlay, base_dir: Path) -> py
     path = (base_dir / overlay.src).resolve()
     target = max(1, round(overlay.width * image.width))
     try:
-        logo = pyvips.Image.thumbnail_buffer(_image_bytes(str(path)), target, height=10_000_000, size="force")
+        logo = pyvips.Image.thumbnail_buffer(_image_bytes(str(path)), target, height=10_000_000)
         if logo.interpretation not in ("srgb", "b-w") or logo.format != "uchar":
             logo = logo.colourspace("srgb").cast("uchar")
         if logo.bands in (1, 2):

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 
 from gallery.engine.vips import pyvips
 from gallery.errors import PermanentError
-from gallery.presets.fonts import FontCatalogue, register_fonts
+from gallery.presets.fonts import FontCatalogue, register_fonts, use_bundled_fontconfig
 from gallery.presets.model import TextOverlay, parse_colour, text_keys
 from gallery.presets.placement import place
 
 logger = logging.getLogger(__name__)
 
 MIN_FONT_PX = 6.0
-MAX_ATTEMPTS = 12
+SEARCH_STEPS = 7
 STROKE_PER_SIZE = 0.08
 _ALIGN = {"left": "low", "right": "high"}
 
@@ -55,20 +55,39 @@ def fill_template(template: str, metadata: Mapping[str, str], language: str | No
     return string.Formatter().vformat(template, (), values)
 
 
+def _set(markup: str, family: str, bold: bool, font_px: float, box_w: int, align: str) -> pyvips.Image:
+    font = f"{family} {'Bold ' if bold else ''}{font_px:.2f}px"
+    slack = max(2, round(font_px * 0.15))  # glyphs may overhang the layout width by a little
+    return pyvips.Image.text(markup, font=font, width=max(1, box_w - slack), wrap="word", align=align)
+
+
 def set_text(text: str, family: str, bold: bool, font_px: float, box: tuple[int, int], align: str) -> SetText:
-    """Shape `text` and shrink it until its mask fits `box`; raises TextDoesNotFitError below MIN_FONT_PX."""
+    """Shape `text` at `font_px`, or at the largest smaller size whose wrapped lines fit `box` (width, height).
+
+    Raises TextDoesNotFitError when even MIN_FONT_PX does not fit.
+    """
+    use_bundled_fontconfig()
     markup = html.escape(text, quote=False)
     box_w, box_h = box
-    for _ in range(MAX_ATTEMPTS):
-        font = f"{family} {'Bold ' if bold else ''}{font_px:.2f}px"
-        mask = pyvips.Image.text(markup, font=font, width=max(1, box_w), wrap="word", align=align)
-        if mask.width <= box_w and mask.height <= box_h:
-            return SetText(mask=mask, font_px=font_px)
-        if font_px <= MIN_FONT_PX:
-            break
-        scale = min(box_w / mask.width, box_h / mask.height)
-        font_px = max(MIN_FONT_PX, font_px * min(0.95, scale))
-    raise TextDoesNotFitError(f"the overlay text {text[:60]!r} does not fit a {box_w}x{box_h} box")
+
+    def fits(mask: pyvips.Image) -> bool:
+        return bool(mask.width <= box_w and mask.height <= box_h)
+
+    mask = _set(markup, family, bold, font_px, box_w, align)
+    if fits(mask):
+        return SetText(mask=mask, font_px=font_px)
+    low, high = MIN_FONT_PX, font_px
+    best = _set(markup, family, bold, low, box_w, align)
+    if not fits(best):
+        raise TextDoesNotFitError(f"the overlay text {text[:60]!r} does not fit a {box_w}x{box_h} box")
+    for _ in range(SEARCH_STEPS):  # binary search: wrapped text grows with the square of its size
+        middle = (low + high) / 2
+        mask = _set(markup, family, bold, middle, box_w, align)
+        if fits(mask):
+            low, best = middle, mask
+        else:
+            high = middle
+    return SetText(mask=best, font_px=low)
 
 
 def _solid(like: pyvips.Image, rgba: tuple[int, int, int, int], coverage: pyvips.Image) -> pyvips.Image:
