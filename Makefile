@@ -7,7 +7,7 @@ PY := $(BIN)/python
 TF_DIR := infra/terraform
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-unit test-integration test-e2e tf-check lint format bundle deploy bench clean
+.PHONY: help install run demo test test-unit test-integration test-e2e tf-check lint format bundle deploy bench bench-presets clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ deploy: bundle ## Bundle, then terraform apply (needs gcloud credentials and ter
 
 bench: install ## Rendition benchmark on samples/large: engine vs per-width processes, Pillow, sharp (bench/results.md)
 	$(PY) bench/run.py
+
+bench-presets: install ## CPU and memory added per preset variant (bench/presets-results.md)
+	$(PY) bench/presets.py
 
 clean: ## Remove the virtualenv, node_modules and build output
 	rm -rf $(VENV) .venv-checkov node_modules build .devstack .devstack.env

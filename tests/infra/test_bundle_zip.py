@@ -112,3 +112,13 @@ def test_cli_writes_the_zip_and_prints_its_sha256(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     digest = result.stdout.split()[0]
     assert digest == hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def test_zip_carries_the_bundled_fonts_and_their_licence(built: Path) -> None:
+    """Cloud Run has no system fonts: text overlays use only what the bundle carries."""
+    fonts = sorted(p.name for p in (PACKAGE_DIR / "fonts").glob("*.ttf"))
+    assert len(fonts) >= 7
+    with zipfile.ZipFile(built) as archive:
+        names = set(archive.namelist())
+    assert "gallery/fonts/OFL.txt" in names
+    assert {f"gallery/fonts/{name}" for name in fonts} <= names
