@@ -119,6 +119,7 @@ def _resource(blob: Any) -> dict[str, Any]:
         "generation": str(blob.generation),
         "contentType": blob.content_type,
         "size": str(blob.size),
+        "metadata": dict(getattr(blob, "metadata", None) or {}),  # presets may be chosen by custom metadata
     }
 
 

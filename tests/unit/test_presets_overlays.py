@@ -175,3 +175,36 @@ def test_place_puts_an_overlay_at_each_anchor() -> None:
     assert place("right", box, size, inset) == (75, 35)
     assert place("centre", box, size, inset) == (40, 35)
     assert place("bottom-left", box, size, inset) == (5, 65)
+
+
+def test_fonts_dir_adds_a_family_that_text_overlays_can_use(tmp_path: Path) -> None:
+    """A face from FONTS_DIR is found by its family name (here Noto Sans Bold renamed "Gallery Wide")."""
+    from fontTools.ttLib import TTFont
+
+    from gallery.presets.fonts import BUNDLED_FONTS
+
+    with TTFont(BUNDLED_FONTS / "NotoSans-Bold.ttf") as font:
+        for record in font["name"].names:
+            if record.nameID in (1, 16):
+                record.string = "Gallery Wide"
+            elif record.nameID in (2, 17):
+                record.string = "Regular"
+            elif record.nameID in (4, 6):
+                record.string = "GalleryWide-Regular"
+        font["OS/2"].usWeightClass = 400
+        font["OS/2"].fsSelection = (font["OS/2"].fsSelection & ~0x20) | 0x40
+        font["head"].macStyle = 0
+        font.save(tmp_path / "GalleryWide-Regular.ttf")
+    fonts = font_catalogue(str(tmp_path))
+    assert fonts.has_family("Gallery Wide") and not font_catalogue().has_family("Gallery Wide")
+    overlay = TextOverlay(type="text", text="{t}", font="Gallery Wide", size=0.1, anchor="top-left", margin=0)
+    wide = ink_box(draw_text(black(800, 200), overlay, "Hello there", fonts))
+    regular = ink_box(
+        draw_text(black(800, 200), overlay.model_copy(update={"font": "Noto Sans"}), "Hello there", fonts)
+    )
+    bold = ink_box(
+        draw_text(
+            black(800, 200), overlay.model_copy(update={"font": "Noto Sans", "weight": "bold"}), "Hello there", fonts
+        )
+    )
+    assert wide[2] == bold[2] and wide[2] > regular[2]  # drawn with the added face, not a fallback

@@ -141,5 +141,5 @@ def register_fonts(paths: Iterable[Path]) -> None:
         for path in paths:
             if path.parent == BUNDLED_FONTS or path in _registered:
                 continue
-            pyvips.Image.text(" ", fontfile=str(path))  # libvips adds the file to fontconfig's application fonts
+            pyvips.Image.text(".", fontfile=str(path))  # libvips adds the file to fontconfig's application fonts
             _registered.add(path)
