@@ -14,6 +14,7 @@ from gallery.presets.load import InvalidPresetsError, load_presets_file
 from gallery.presets.plan import PresetSet, VariantRequest
 from gallery.settings import Settings
 from gallery_cli.base import EXIT_USAGE, app, err, out
+from gallery_cli.terminal import safe_text
 
 presets_app = typer.Typer(no_args_is_help=True, help="Check presets files (docs/presets.md).")
 app.add_typer(presets_app, name="presets")
@@ -31,17 +32,16 @@ def check(
         if as_json:
             out.print_json(json.dumps({"file": str(file), "valid": False, "problems": exc.problems}))
         else:
-            err.print(f"[red]{file} is not valid:[/red]", highlight=False)
+            err.print(f"[red]{safe_text(file)} is not valid:[/red]", highlight=False)
             for problem in exc.problems:
-                err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+                err.print(f"  {safe_text(problem)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     names = [p.name for p in presets.presets]
     if as_json:
         out.print_json(json.dumps({"file": str(file), "valid": True, "presets": names, "digest": presets.digest}))
     else:
-        out.print(
-            f"{file}: {len(names)} preset(s) valid: {', '.join(names)}", markup=False, highlight=False, soft_wrap=True
-        )
+        valid = f"{file}: {len(names)} preset(s) valid: {', '.join(names)}"
+        out.print(safe_text(valid), highlight=False, soft_wrap=True)
 
 
 def parse_meta(pairs: Sequence[str]) -> dict[str, str]:
@@ -50,7 +50,7 @@ def parse_meta(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            err.print(f"[red]--meta {pair!r}: expected KEY=VALUE[/red]")
+            err.print(f"[red]--meta {safe_text(repr(pair))}: expected KEY=VALUE[/red]")
             raise typer.Exit(EXIT_USAGE)
         meta[key] = value
     return meta
@@ -63,7 +63,7 @@ def variant_request(
     try:
         presets = load_presets_file(presets_file, fonts_dir) if presets_file else configured
     except InvalidPresetsError as exc:
-        err.print(f"[red]{exc.reason}[/red]", markup=False)
+        err.print(f"[red]{safe_text(exc.reason)}[/red]")
         raise typer.Exit(EXIT_USAGE) from exc
     request = presets.request(name, meta)
     return request if request.presets else None

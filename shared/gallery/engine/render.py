@@ -76,9 +76,9 @@ def fit_for_format(image: pyvips.Image, fmt: OutputFormat) -> pyvips.Image:
 def _render_variants(
     image: pyvips.Image, variants: VariantRequest, spec: RenditionSpec
 ) -> tuple[VariantRendering, ...]:
-    from gallery.presets.render import render_variants  # presets use the engine's pyvips: import when needed
+    from gallery.presets.render import EngineParts, render_variants  # presets import the engine's pyvips
 
-    return render_variants(image, variants, spec, _encode, target_widths)
+    return render_variants(image, variants, spec, EngineParts(_encode, target_widths, fit_for_format))
 
 
 def render(

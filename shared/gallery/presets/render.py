@@ -9,6 +9,7 @@ overlays once per language.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from gallery.engine.vips import pyvips
 from gallery.model import EncodedRendition, OutputFormat, RenditionSpec, VariantRendering
@@ -21,6 +22,16 @@ from gallery.presets.plan import VariantRequest
 _HUGE = 10_000_000
 Encoder = Callable[[pyvips.Image, OutputFormat, RenditionSpec], bytes]
 WidthPlanner = Callable[[tuple[int, ...], int], tuple[int, ...]]
+Fitter = Callable[[pyvips.Image, OutputFormat], pyvips.Image]
+
+
+@dataclass(frozen=True)
+class EngineParts:
+    """The default set's own steps, reused so variants are encoded and sized exactly like it."""
+
+    encode: Encoder
+    widths_for: WidthPlanner  # widths to render for a photo this wide: never upscaled
+    fit: Fitter  # scaled down to what the format can hold
 
 
 def _preset_spec(preset: Preset, spec: RenditionSpec) -> RenditionSpec:
@@ -38,15 +49,14 @@ def render_preset(
     preset: Preset,
     request: VariantRequest,
     spec: RenditionSpec,
-    encode: Encoder,
-    widths_for: WidthPlanner,
+    engine: EngineParts,
 ) -> list[VariantRendering]:
     """Every language variant of one preset, from `image` (the decoded photo, 8-bit sRGB, upright)."""
     own = _preset_spec(preset, spec)
     current = crop_to_aspect(image, preset.crop) if preset.crop else image
     languages: tuple[str | None, ...] = preset.languages or (None,)
     out: dict[str | None, list[EncodedRendition]] = {lang: [] for lang in languages}
-    for width in reversed(widths_for(preset.widths, current.width)):
+    for width in reversed(engine.widths_for(preset.widths, current.width)):
         if width < current.width:
             current = current.thumbnail_image(width, height=_HUGE, size="down", no_rotate=True).copy_memory()
         filtered = apply_filters(current, preset.filters).copy_memory()
@@ -55,7 +65,10 @@ def render_preset(
             if len(own.formats) > 1:
                 drawn = drawn.copy_memory()
             for fmt in own.formats:
-                out[lang].append(EncodedRendition(drawn.width, drawn.height, fmt, encode(drawn, fmt, own)))
+                fitted = engine.fit(drawn, fmt)
+                if any(r.format == fmt and r.width == fitted.width for r in out[lang]):
+                    continue  # two widths above the format's limit land on the same size: write it once
+                out[lang].append(EncodedRendition(fitted.width, fitted.height, fmt, engine.encode(fitted, fmt, own)))
     return [
         VariantRendering(preset.name, lang, tuple(sorted(renditions, key=lambda r: (r.format, r.width))))
         for lang, renditions in out.items()
@@ -66,11 +79,10 @@ def render_variants(
     image: pyvips.Image,
     request: VariantRequest,
     spec: RenditionSpec,
-    encode: Encoder,
-    widths_for: WidthPlanner,
+    engine: EngineParts,
 ) -> tuple[VariantRendering, ...]:
     """All variants of every preset in `request`, one preset at a time."""
     variants: list[VariantRendering] = []
     for preset in request.presets:
-        variants.extend(render_preset(image, preset, request, spec, encode, widths_for))
+        variants.extend(render_preset(image, preset, request, spec, engine))
     return tuple(variants)
