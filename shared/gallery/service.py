@@ -320,6 +320,8 @@ class PhotoService:
             "srcset": {},
             "src": None,
         }
+        if self._config.presets.presets:
+            fields["variants"] = []  # an earlier generation's variants are gone with its files
         recorded = self._registry.fail(pid, generation, fields)
         self._drop_renditions(pid, up_to=generation)
         logger.warning(

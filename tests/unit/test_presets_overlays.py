@@ -69,6 +69,8 @@ def test_a_script_no_font_covers_is_a_permanent_error_naming_it() -> None:
     assert "Hiragana" in caught.value.reason
     with pytest.raises(UnsupportedScriptError, match="Ethiopic"):
         FONTS.check_text("Hello ሰላም")
+    with pytest.raises(UnsupportedScriptError, match="no font covers symbol U\\+1F305"):
+        FONTS.check_text("Sunrise 🌅")
 
 
 @pytest.mark.parametrize("anchor", ["top-left", "bottom-right", "centre", "bottom"])

@@ -156,6 +156,16 @@ def test_a_title_in_a_script_no_font_covers_fails_the_photo_naming_the_script() 
     assert world.renditions.objects == {}
 
 
+def test_a_failed_new_generation_drops_the_variants_of_the_old_one() -> None:
+    world = World(preset_set())
+    world.service.handle(world.upload(5, META))
+    assert len(world.registry.get(PID)["variants"]) == 3  # type: ignore[index]
+    world.service.handle(world.upload(6, {"title": "東京"}))
+    doc = world.registry.get(PID)
+    assert doc is not None and doc["status"] == "failed" and doc["variants"] == []
+    assert world.renditions.objects == {}
+
+
 def test_without_presets_the_document_has_no_variants_field() -> None:
     world = World(PresetSet())
     world.service.handle(world.upload(2, META))

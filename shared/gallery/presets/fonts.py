@@ -69,7 +69,7 @@ class FontCatalogue:
             if ord(char) in covered or char.isspace():
                 continue
             script = ucd.script(char)
-            name = ucd.script_name(script) if script not in _NEUTRAL_SCRIPTS else f"U+{ord(char):04X}"
+            name = ucd.script_name(script) if script not in _NEUTRAL_SCRIPTS else f"symbol U+{ord(char):04X}"
             missing[name] = None
         return tuple(missing)
 
@@ -79,6 +79,8 @@ class FontCatalogue:
             raise UnsupportedScriptError(
                 f"no font covers the {', '.join(missing)} script{'s' if len(missing) > 1 else ''} "
                 f"of the overlay text {text[:60]!r}; add a font for it to FONTS_DIR"
+                if not all(m.startswith("symbol ") for m in missing)
+                else f"no font covers {', '.join(missing)} in the overlay text {text[:60]!r}; add a font to FONTS_DIR"
             )
 
 
