@@ -74,9 +74,9 @@ def test_variants_use_the_one_decode_of_the_default_set(monkeypatch: pytest.Monk
     calls: list[int] = []
     real = engine_render.decode
 
-    def counting(data: bytes, max_width: int, limits: Limits) -> Any:
+    def counting(data: bytes, max_width: int, limits: Limits, **options: Any) -> Any:
         calls.append(max_width)
-        return real(data, max_width, limits)
+        return real(data, max_width, limits, **options)
 
     monkeypatch.setattr(engine_render, "decode", counting)
     engine_render.render(PHOTO, SPEC, Limits(), preset_set().request("catalog/x.jpg", META))
@@ -215,3 +215,24 @@ def test_gallery_render_json_lists_every_variant_file(tmp_path: Path) -> None:
     assert [v["preset"] for v in json.loads(meta_only.stdout)[0]["variants"]] == ["mono"]
     bad = CliRunner().invoke(app, ["render", str(photo), "--meta", "nokey", "--out", str(out)])
     assert bad.exit_code == 2
+
+
+def test_variants_of_a_wide_gamut_photo_kept_p3_are_drawn_in_srgb() -> None:
+    """The default set may stay Display P3; variants (whose colours are sRGB) are converted and untagged."""
+    from dataclasses import replace
+
+    from tests.colour_files import delta_e, tagged
+
+    case = tagged("p3", "jpeg")
+    wide = RenditionSpec(widths=(320,), formats=("webp",), keep_wide_gamut=True)
+    request = parse_presets(json.dumps([{"name": "plain", "widths": [320]}]), source="t", base_dir=Path()).request(
+        None, {"presets": "plain"}
+    )
+    result = render(case.data, wide, Limits(), request)
+    default = pyvips.Image.new_from_buffer(result.renditions[0].data, "")
+    variant = pyvips.Image.new_from_buffer(result.variants[0].renditions[0].data, "")
+    assert default.get_typeof("icc-profile-data") and not variant.get_typeof("icc-profile-data")
+    srgb_default = render(case.data, replace(wide, keep_wide_gamut=False)).renditions[0]
+    assert delta_e(variant, pyvips.Image.new_from_buffer(srgb_default.data, ""))[0] < 0.5  # as the sRGB set shows it
+    assert delta_e(variant, default.copy(interpretation="srgb"))[0] > 1.0  # not P3 values read as sRGB
+    assert replace(wide, keep_wide_gamut=False).version != wide.version
