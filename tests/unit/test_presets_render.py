@@ -134,6 +134,7 @@ def test_the_document_lists_the_variants_and_their_files_exist_under_the_naming_
     assert world.renditions.objects[f"{PID}/7/square/en/160.jpg"][1] == "image/jpeg"
     assert world.sources.metadata_reads == 0
 
+    world.sources.delete(BUCKET, NAME)
     world.service.handle(ObjectEvent(EventKind.DELETE, "OBJECT_DELETE", BUCKET, NAME, 7))
     assert world.registry.get(PID) is None and world.renditions.objects == {}
 
