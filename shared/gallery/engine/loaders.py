@@ -129,7 +129,10 @@ def explain_tiff_failure(data: bytes, message: str) -> UnsupportedImageError | N
     compression, photometric = tags.get(259), tags.get(262)
     bits = tags.get(258)
     depth = bits[0] if isinstance(bits, tuple) and bits else bits
-    if "not configured" in message or "unknown compression" in message.lower():
+    # The tag decides, not only the message: libvips keeps one error buffer for all threads, so under
+    # concurrent renders the message read here may be another photo's.
+    codec_missing = "not configured" in message or "unknown compression" in message.lower()
+    if compression in _TIFF_COMPRESSIONS or codec_missing:
         name = _TIFF_COMPRESSIONS.get(compression, f"compression {compression}") if compression else "its codec"
         return UnsupportedImageError(f"TIFF with {name} compression is not supported", code="unsupported_format")
     if photometric in _TIFF_CIELAB and depth == 8:
