@@ -7,24 +7,27 @@ PY := $(BIN)/python
 TF_DIR := infra/terraform
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-unit test-integration test-e2e tf-check lint format bundle deploy bench bench-presets clean
+.PHONY: help install check-requirements run demo test test-unit test-integration test-e2e tf-check lint format lock docs bundle deploy bench bench-presets clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: pyproject.toml
+check-requirements: ## Say what is missing from the README's requirements, and how to install it
+	@PYTHON=$(PYTHON) bash scripts/check-requirements.sh
+
+$(BIN)/.installed: pyproject.toml | check-requirements
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json | check-requirements
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # checkov pins its own fork of the HCL parser (bc-python-hcl2) that overwrites python-hcl2's module,
 # so it lives in a virtualenv of its own.
-.venv-checkov/.installed:
+.venv-checkov/.installed: | check-requirements
 	$(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/pip install --quiet 'checkov>=3,<4'
 	@touch $@
@@ -63,6 +66,12 @@ test-e2e: install ## The whole local stack
 tf-check: install ## terraform fmt, HCL wiring assertions, checkov, bundle
 	terraform fmt -check -recursive $(TF_DIR)
 	$(BIN)/pytest tests/infra
+
+# The function's dependencies, pinned with hashes for every platform and Python 3.11+ (uv, from PyPI). The deploy
+# installs exactly these; tests/infra/test_lock.py fails when pyproject.toml's dependencies change without this.
+lock: install ## Regenerate functions/thumbnailer/requirements.txt (the hashed lock) from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --universal --python-version 3.11 \
+		--custom-compile-command "make lock" -o functions/thumbnailer/requirements.txt
 
 bundle: install ## Build build/thumbnailer.zip, the function source Terraform deploys
 	$(PY) scripts/bundle.py

@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -416,6 +417,7 @@ def markdown(results: Result) -> str:
         "`engine ÷ method` is the project engine's CPU over the method's (the issue's targets: ≤ 0.42 vs "
         "per-width processes and ≤ 0.60 vs sharp on the baseline JPEG, ≤ 0.38 vs sharp on the progressive one).",
         "",
+        *([f"Function {results['cold_start_line']}.", ""] if results.get("cold_start_line") else []),
         "| photo | set | effort | method | CPU s | wall s | peak MB | bytes | method ÷ engine | engine ÷ method |",
         "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -490,11 +492,13 @@ def markdown(results: Result) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import coldstart  # bench/coldstart.py, beside this script
+
     from gallery.model import RenditionSpec
     from gallery.settings import Settings
     from gallery_cli.measure import calibrate
 
-    defaults = Settings()
+    defaults = Settings.from_env()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", default=list(DEFAULT_FILES), help="photos (default: samples/large)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best is kept")
@@ -525,6 +529,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     base = {"widths": widths, "quality": args.quality, "repeat": repeat}
     out(f"# {machine}; widths {widths}; WebP Q{args.quality}; best of {repeat}")
+    cold = coldstart.measure(runs=3 if args.quick else 7)
+    results["cold_start"] = {**asdict(cold), "ratio": cold.ratio, "rss_delta_mib": cold.rss_delta_mib}
+    results["cold_start_line"] = cold.line()
+    out(cold.line())
     for file in files:
         out(f"{Path(file).name}, effort {args.effort}:")
         results["comparisons"] += compare(file, {**base, "file": file, "effort": args.effort})

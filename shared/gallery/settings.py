@@ -1,177 +1,188 @@
 """Configuration, read once from the environment into a frozen, validated object.
 
 Every field is one environment variable (the upper-case field name). `Settings.env_names()` is the
-single list of what the code reads; Terraform and the local stack set exactly these.
+single list of what the code reads; Terraform and the local stack set exactly these, and docs/settings.md
+is generated from the fields' descriptions (`make docs`).
+
+A frozen dataclass with explicit validation rather than a settings framework: the function imports this on
+every cold start, and pydantic-settings alone cost ~100 ms of it. Constructing `Settings(...)` validates
+too, so no unchecked value exists; `Settings.from_env()` parses the environment's strings first.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import re
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Literal
-
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Any, Literal, TypeVar
 
 OutputFormat = Literal["webp", "avif", "jpeg"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 DEFAULT_WIDTHS: tuple[int, ...] = (320, 512, 768, 1024, 1280, 1600, 2048, 2560)
 
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
 
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+T = TypeVar("T")
+S = TypeVar("S", bound="Settings")
 
 
-class Settings(BaseSettings):
-    """Everything the thumbnailer and the `gallery` CLI need to know about their environment."""
+class SettingsError(ValueError):
+    """One or more settings are invalid; the message names every offending variable."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
-    google_cloud_project: str = Field(
-        default="gallery-local", min_length=1, description="Project that owns the Firestore database."
-    )
-    uploads_bucket: str = Field(
-        default="gallery-uploads", min_length=3, max_length=222, description="Bucket users drop photos into."
-    )
-    renditions_bucket: str = Field(
-        default="gallery-renditions",
+
+def setting(
+    default: T,
+    description: str,
+    *,
+    ge: int | None = None,
+    le: int | None = None,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    pattern: str | None = None,
+) -> T:
+    """A Settings field: its default, its documentation and its constraints."""
+    rules = {"ge": ge, "le": le, "min_length": min_length, "max_length": max_length, "pattern": pattern}
+    metadata = {"description": description, **{k: v for k, v in rules.items() if v is not None}}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the thumbnailer and the `gallery` tools need to know about their environment."""
+
+    google_cloud_project: str = setting("gallery-local", "Project that owns the Firestore database.", min_length=1)
+    uploads_bucket: str = setting("gallery-uploads", "Bucket users drop photos into.", min_length=3, max_length=222)
+    renditions_bucket: str = setting(
+        "gallery-renditions",
+        "Bucket the renditions are written to; must differ from the uploads bucket.",
         min_length=3,
         max_length=222,
-        description="Bucket the renditions are written to; must differ from the uploads bucket.",
     )
-    renditions_base_url: str = Field(
-        default="",
-        description=(
-            "Public base URL of the renditions bucket used in `srcset` and rendition URLs; empty means "
-            "https://storage.googleapis.com/RENDITIONS_BUCKET."
-        ),
+    renditions_base_url: str = setting(
+        "",
+        "Public base URL of the renditions bucket used in `srcset` and rendition URLs; empty means "
+        "https://storage.googleapis.com/RENDITIONS_BUCKET.",
     )
-    photos_collection: str = Field(
-        default="photos", min_length=1, pattern=r"^[^/]+$", description="Firestore collection of photo documents."
+    photos_collection: str = setting(
+        "photos", "Firestore collection of photo documents.", min_length=1, pattern=r"^[^/]+$"
     )
-    firestore_database: str = Field(default="(default)", min_length=1, description="Firestore database id.")
-    rendition_widths: Annotated[tuple[int, ...], NoDecode] = Field(
-        default=DEFAULT_WIDTHS,
-        description=(
-            "Comma-separated rendition widths in pixels. Never upscaled: widths at or above a photo's own collapse "
-            "into one rendition at its own width, so adding 16384 adds a full-size rendition, from the same decode."
-        ),
+    firestore_database: str = setting("(default)", "Firestore database id.", min_length=1)
+    rendition_widths: tuple[int, ...] = setting(
+        DEFAULT_WIDTHS,
+        "Comma-separated rendition widths in pixels. Never upscaled: widths at or above a photo's own collapse "
+        "into one rendition at its own width, so adding 16384 adds a full-size rendition, from the same decode.",
     )
-    rendition_formats: Annotated[tuple[OutputFormat, ...], NoDecode] = Field(
-        default=("webp",), description="Comma-separated output formats: webp, avif, jpeg."
+    rendition_formats: tuple[OutputFormat, ...] = setting(
+        ("webp",), "Comma-separated output formats: webp, avif, jpeg."
     )
-    rendition_quality: int = Field(default=80, ge=1, le=100, description="Encoder quality (1-100).")
-    webp_effort: int = Field(
-        default=2,
+    rendition_quality: int = setting(80, "Encoder quality (1-100).", ge=1, le=100)
+    webp_effort: int = setting(
+        2,
+        "WebP encoder effort (0 fast … 6 small). 2 encodes the width set 2.2x faster than 4 for 4-5 % more "
+        "bytes (bench/results.md).",
         ge=0,
         le=6,
-        description=(
-            "WebP encoder effort (0 fast … 6 small). 2 encodes the width set 2.2x faster than 4 for 4-5 % more "
-            "bytes (bench/results.md)."
-        ),
     )
-    avif_effort: int = Field(default=2, ge=0, le=9, description="AVIF encoder effort (0 fast … 9 small).")
-    keep_wide_gamut: bool = Field(
-        default=False,
-        description=(
-            "Keep wide gamut: a photo tagged Display P3, Adobe RGB or BT.2020 is rendered as Display P3 with a "
-            "small embedded P3 profile (browsers honour it) instead of sRGB; sRGB photos stay untagged sRGB."
-        ),
+    avif_effort: int = setting(2, "AVIF encoder effort (0 fast … 9 small).", ge=0, le=9)
+    keep_wide_gamut: bool = setting(
+        False,
+        "Keep wide gamut: a photo tagged Display P3, Adobe RGB or BT.2020 is rendered as Display P3 with a "
+        "small embedded P3 profile (browsers honour it) instead of sRGB; sRGB photos stay untagged sRGB.",
     )
-    keep_gps: bool = Field(default=False, description="Store GPS coordinates from EXIF in the photo document.")
-    max_pixels: int = Field(
-        default=100_000_000, ge=1, description="Largest accepted image, in pixels, checked from the header."
+    keep_gps: bool = setting(False, "Store GPS coordinates from EXIF in the photo document.")
+    max_pixels: int = setting(100_000_000, "Largest accepted image, in pixels, checked from the header.", ge=1)
+    max_bytes: int = setting(64 * 1024 * 1024, "Largest accepted upload, in bytes.", ge=1)
+    max_side: int = setting(30_000, "Longest accepted side of an image, in pixels, checked from the header.", ge=1)
+    max_frames: int = setting(
+        500, "Most frames or pages accepted (animated GIF/WebP, multi-page TIFF, HEIF), from the header.", ge=1
     )
-    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="Largest accepted upload, in bytes.")
-    max_side: int = Field(
-        default=30_000, ge=1, description="Longest accepted side of an image, in pixels, checked from the header."
-    )
-    max_frames: int = Field(
-        default=500,
-        ge=1,
-        description="Most frames or pages accepted (animated GIF/WebP, multi-page TIFF, HEIF), from the header.",
-    )
-    render_concurrency: int = Field(
-        default=2, ge=1, le=64, description="Photos rendered at once per instance (one libvips thread each)."
-    )
-    max_attempts: int = Field(
-        default=5,
+    render_concurrency: int = setting(2, "Photos rendered at once per instance (one libvips thread each).", ge=1, le=64)
+    max_attempts: int = setting(
+        5,
+        "Deliveries that may begin processing one photo generation; the next one records it failed "
+        "(too_many_attempts) instead of rendering. Keep it below the push subscription's max_delivery_attempts.",
         ge=1,
         le=100,
-        description=(
-            "Deliveries that may begin processing one photo generation; the next one records it failed "
-            "(too_many_attempts) instead of rendering. Keep it below the push subscription's max_delivery_attempts."
-        ),
     )
-    processing_lease_seconds: int = Field(
-        default=600,
+    processing_lease_seconds: int = setting(
+        600,
+        "How long a delivery holds a 'processing' photo: at least the function timeout. Backfill counts a "
+        "processing photo as stuck only once its lease has expired.",
         ge=10,
         le=3600,
-        description=(
-            "How long a delivery holds a 'processing' photo: at least the function timeout. Backfill counts a "
-            "processing photo as stuck only once its lease has expired."
-        ),
     )
-    max_request_bytes: int = Field(
-        default=64 * 1024,
+    max_request_bytes: int = setting(
+        64 * 1024,
+        "Largest request body the function reads; a notification is about 2 KiB. Larger answers 400.",
         ge=1024,
         le=32 * 1024 * 1024,
-        description="Largest request body the function reads; a notification is about 2 KiB. Larger answers 400.",
     )
-    events_topic: str = Field(
-        default="",
-        description=(
-            "Pub/Sub topic (id or projects/P/topics/T) that receives photo.registered and photo.deregistered "
-            "events; empty disables them."
-        ),
+    events_topic: str = setting(
+        "",
+        "Pub/Sub topic (id or projects/P/topics/T) that receives photo.registered and photo.deregistered "
+        "events; empty disables them.",
     )
-    presets_file: str = Field(
-        default="",
-        description=(
-            "Path of a presets JSON file (docs/presets.md): derivative rendition sets with crops, filters and "
-            "overlays; relative paths are relative to the working directory. Empty: no presets."
-        ),
+    presets_file: str = setting(
+        "",
+        "Path of a presets JSON file (docs/presets.md): derivative rendition sets with crops, filters and "
+        "overlays; relative paths are relative to the working directory. Empty: no presets.",
     )
-    presets_json: str = Field(
-        default="",
-        description=(
-            "The presets as a JSON document, instead of PRESETS_FILE (Terraform's `presets` variable sets it); "
-            "image overlay paths are relative to the working directory."
-        ),
+    presets_json: str = setting(
+        "",
+        "The presets as a JSON document, instead of PRESETS_FILE (Terraform's `presets` variable sets it); "
+        "image overlay paths are relative to the working directory.",
     )
-    fonts_dir: str = Field(
-        default="",
-        description="Folder of extra .ttf/.otf fonts for text overlays, on top of the bundled Noto fonts.",
+    fonts_dir: str = setting(
+        "", "Folder of extra .ttf/.otf fonts for text overlays, on top of the bundled Noto fonts."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", description="Minimum level of the JSON log lines."
-    )
+    log_level: LogLevel = setting("INFO", "Minimum level of the JSON log lines.")
 
-    _split_widths = field_validator("rendition_widths", mode="before")(_split_csv)
-    _split_formats = field_validator("rendition_formats", mode="before")(_split_csv)
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            try:
+                value = _check(field, _hints(type(self))[field.name], value)
+            except ValueError as exc:
+                problems.append(f"{field.name.upper()}: {exc}")
+                continue
+            object.__setattr__(self, field.name, value)
+        if not problems and self.uploads_bucket == self.renditions_bucket:
+            problems.append("renditions_bucket must differ from uploads_bucket, or renditions would re-trigger")
+        if problems:
+            raise SettingsError(problems)
 
-    @field_validator("rendition_widths")
     @classmethod
-    def _check_widths(cls, widths: tuple[int, ...]) -> tuple[int, ...]:
-        if not widths:
-            raise ValueError("at least one rendition width is required")
-        if any(w < 16 or w > 16384 for w in widths):
-            raise ValueError("rendition widths must be between 16 and 16384")
-        return tuple(sorted(set(widths)))
+    def from_env(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: Any) -> S:
+        """Settings from environment variables (names case-insensitive), then `overrides` by field name."""
+        env = {key.upper(): value for key, value in (os.environ if environ is None else environ).items()}
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for field in dataclasses.fields(cls):
+            raw = env.get(field.name.upper())
+            if raw is None:
+                continue
+            try:
+                values[field.name] = _parse(_hints(cls)[field.name], raw)
+            except ValueError as exc:
+                problems.append(f"{field.name.upper()}: {exc} (got {raw!r})")
+        if problems:
+            raise SettingsError(problems)
+        return cls(**{**values, **overrides})
 
-    @field_validator("rendition_formats")
-    @classmethod
-    def _check_formats(cls, formats: tuple[OutputFormat, ...]) -> tuple[OutputFormat, ...]:
-        if not formats:
-            raise ValueError("at least one rendition format is required")
-        return tuple(dict.fromkeys(formats))
-
-    @model_validator(mode="after")
-    def _check_buckets(self) -> Settings:
-        if self.uploads_bucket == self.renditions_bucket:
-            raise ValueError("renditions_bucket must differ from uploads_bucket, or renditions would re-trigger")
-        return self
+    def replace(self: S, **changes: Any) -> S:
+        """A validated copy with `changes` applied."""
+        return dataclasses.replace(self, **changes)
 
     @property
     def renditions_url_prefix(self) -> str:
@@ -180,17 +191,138 @@ class Settings(BaseSettings):
 
     @property
     def events_topic_path(self) -> str:
-        if not self.events_topic or self.events_topic.startswith("projects/"):
-            return self.events_topic
-        return f"projects/{self.google_cloud_project}/topics/{self.events_topic}"
+        return topic_path(self.events_topic, self.google_cloud_project)
 
     @classmethod
     def env_names(cls) -> frozenset[str]:
         """The environment variables this object reads."""
-        return frozenset(name.upper() for name in cls.model_fields)
+        return frozenset(field.name.upper() for field in dataclasses.fields(cls))
+
+    @classmethod
+    def describe(cls) -> list[SettingDoc]:
+        """Every setting's variable, type, default and description, in declaration order (for the docs)."""
+        return [
+            SettingDoc(
+                env=field.name.upper(),
+                type=_type_text(_hints(cls)[field.name]),
+                default=_default_text(field.default),
+                description=str(field.metadata["description"]),
+            )
+            for field in dataclasses.fields(cls)
+        ]
+
+
+@dataclass(frozen=True)
+class SettingDoc:
+    env: str
+    type: str
+    default: str
+    description: str
+
+
+def topic_path(topic: str, project: str) -> str:
+    """A topic id or full path as ``projects/P/topics/T``; empty stays empty."""
+    if not topic or topic.startswith("projects/"):
+        return topic
+    return f"projects/{project}/topics/{topic}"
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The fields' resolved types (annotations are strings here), computed once per class."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _parse(hint: Any, raw: str) -> Any:
+    """An environment string as a value of `hint` (checked afterwards by `_check`)."""
+    if typing.get_origin(hint) is tuple:
+        (item, _) = typing.get_args(hint)
+        return tuple(_parse(item, part.strip()) for part in raw.split(",") if part.strip())
+    if hint is bool:
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise ValueError("must be true or false")
+        return word in _TRUE
+    if hint is int:
+        try:
+            return int(raw.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError("must be an integer") from None
+    return raw
+
+
+def _check(field: dataclasses.Field[Any], hint: Any, value: Any) -> Any:
+    """`value` checked against the field's type and constraints, normalized (tuples sorted or de-duplicated)."""
+    rules = field.metadata
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, str) or not isinstance(value, tuple | list):
+            raise ValueError("must be a list")
+        (item, _) = typing.get_args(hint)
+        items = [_check_scalar(item, v) for v in value]
+        if not items:
+            raise ValueError(f"at least one rendition {'width' if item is int else 'format'} is required")
+        if item is int:
+            if any(w < 16 or w > 16384 for w in items):
+                raise ValueError("rendition widths must be between 16 and 16384")
+            return tuple(sorted(set(items)))
+        return tuple(dict.fromkeys(items))
+    value = _check_scalar(hint, value)
+    if "ge" in rules and value < rules["ge"]:
+        raise ValueError(f"must be at least {rules['ge']} (got {value})")
+    if "le" in rules and value > rules["le"]:
+        raise ValueError(f"must be at most {rules['le']} (got {value})")
+    if "min_length" in rules and len(value) < rules["min_length"]:
+        raise ValueError(f"must be at least {rules['min_length']} characters (got {value!r})")
+    if "max_length" in rules and len(value) > rules["max_length"]:
+        raise ValueError(f"must be at most {rules['max_length']} characters")
+    if "pattern" in rules and not re.search(rules["pattern"], value):
+        raise ValueError(f"must match {rules['pattern']} (got {value!r})")
+    return value
+
+
+def _check_scalar(hint: Any, value: Any) -> Any:
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(map(str, choices))} (got {value!r})")
+        return value
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"must be an integer (got {value!r})")
+    if not isinstance(value, hint):
+        raise ValueError(f"must be a {hint.__name__} (got {value!r})")
+    return value
+
+
+def _type_text(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        return f"list of {_type_text(typing.get_args(hint)[0])}"
+    if typing.get_origin(hint) is Literal:
+        return " \\| ".join(map(str, typing.get_args(hint)))
+    return str(hint.__name__)
+
+
+def _default_text(default: Any) -> str:
+    if isinstance(default, tuple):
+        return ",".join(map(str, default))
+    if isinstance(default, bool):
+        return str(default).lower()
+    return str(default)
 
 
 @lru_cache(maxsize=1)
 def load_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""
-    return Settings()
+    return Settings.from_env()
+
+
+def settings_markdown(cls: type[Settings] = Settings) -> str:
+    """A Markdown table of every setting of `cls` with its type, default and description (docs/settings.md)."""
+    lines = ["| variable | type | default | description |", "| --- | --- | --- | --- |"]
+    for doc in cls.describe():
+        default = f"`{doc.default}`" if doc.default else "(empty)"
+        lines.append(f"| `{doc.env}` | {doc.type} | {default} | {doc.description} |")
+    return "\n".join(lines) + "\n"

@@ -154,6 +154,7 @@ def render(
     ] = None,
     meta: Annotated[list[str] | None, typer.Option("--meta", help="Custom metadata KEY=VALUE, repeatable")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Object name the presets' globs match")] = None,
+    env_file: EnvFileOption = None,
     as_json: JsonOption = False,
     keep_wide_gamut: Annotated[
         bool | None,
@@ -164,7 +165,7 @@ def render(
     ] = None,
 ) -> None:
     """Render photos locally with exactly the engine and settings the function uses, plus preset variants."""
-    settings = Settings()
+    settings = load_settings(env_file)
     config = ServiceConfig.from_settings(settings)
     spec = config.spec if keep_wide_gamut is None else replace(config.spec, keep_wide_gamut=keep_wide_gamut)
     variants = variant_request(presets, config.presets, settings.fonts_dir, name, parse_meta(meta or []))

@@ -16,7 +16,6 @@ does the work with its normal generation-aware idempotency, so:
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from rich.table import Table
 
 from gallery.ids import photo_id
 from gallery.service import ServiceConfig
-from gallery.settings import Settings
+from gallery.settings import Settings, topic_path
 from gallery_cli.base import (
     EXIT_FAILED,
     EXIT_TIMEOUT,
@@ -48,11 +47,6 @@ from gallery_cli.status import FORCED_STATES, PENDING_STATES, Pending, State, cl
 from gallery_cli.terminal import safe_text
 
 SCAN_PAGE = 500
-
-
-def topic_path(topic: str, project: str) -> str:
-    """A topic id or full path as ``projects/P/topics/T``."""
-    return topic if topic.startswith("projects/") else f"projects/{project}/topics/{topic}"
 
 
 def finalize_notification(resource: Mapping[str, Any], event_time: str | None = None) -> tuple[bytes, dict[str, str]]:
@@ -262,7 +256,7 @@ def backfill(
     limit: Annotated[int | None, typer.Option(min=1, help="Queue at most this many (cost cap per run)")] = None,
     topic: Annotated[
         str | None,
-        typer.Option(help="Uploads topic (id or projects/P/topics/T); default: PUBSUB_TOPIC from the environment"),
+        typer.Option(help="Uploads topic (id or projects/P/topics/T); default: the PUBSUB_TOPIC setting"),
     ] = None,
     stale_after: Annotated[
         float,
@@ -294,7 +288,7 @@ def backfill(
     from gallery.wiring import firestore_client, storage_client
 
     settings = load_settings(env_file)
-    target = topic or os.environ.get("PUBSUB_TOPIC", "").strip()
+    target = topic or settings.pubsub_topic.strip()
     if not target and not dry_run:
         fail("no uploads topic: pass --topic (the topic the uploads bucket notifies) or set PUBSUB_TOPIC")
     target = topic_path(target, settings.google_cloud_project) if target else ""

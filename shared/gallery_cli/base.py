@@ -26,8 +26,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from gallery.settings import Settings
+from gallery.settings import SettingsError
 from gallery_cli.envfile import find_env_file, load_env_file
+from gallery_cli.settings import ToolSettings
 from gallery_cli.terminal import SafeConsole, safe_text, visible
 
 app = typer.Typer(
@@ -64,7 +65,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_settings(env_file: Path | None) -> Settings:
+def load_settings(env_file: Path | None) -> ToolSettings:
     """Settings from the environment, after applying `--env-file` or `.devstack.env` in the current directory."""
     if env_file is not None and not env_file.is_file():
         raise typer.BadParameter(f"{visible(env_file)} does not exist", param_hint="--env-file")
@@ -72,8 +73,8 @@ def load_settings(env_file: Path | None) -> Settings:
     if path is not None:
         load_env_file(path)
     try:
-        return Settings()
-    except ValueError as exc:
+        return ToolSettings.from_env()
+    except SettingsError as exc:
         fail(f"invalid settings: {exc}")
 
 

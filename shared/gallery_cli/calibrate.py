@@ -10,8 +10,7 @@ import typer
 from rich.table import Table
 
 from gallery.service import ServiceConfig
-from gallery.settings import Settings
-from gallery_cli.base import JsonOption, app, err, out
+from gallery_cli.base import EnvFileOption, JsonOption, app, err, load_settings, out
 from gallery_cli.measure import (
     INSTANCE_BASELINE_MIB,
     TASKS_PER_VCPU,
@@ -41,6 +40,7 @@ def calibrate_command(
     ] = INSTANCE_BASELINE_MIB,
     tasks_per_vcpu: Annotated[int, typer.Option(help="CPU cap per vCPU (Terraform tasks_per_vcpu)")] = TASKS_PER_VCPU,
     load: Annotated[int, typer.Option(help="Photos per hour to size the instance count for")] = 10_000,
+    env_file: EnvFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Measure the peak memory per concurrent render (1, 2, 4 at once; the slope) with the function's settings,
@@ -49,7 +49,7 @@ def calibrate_command(
     if not paths:
         err.print(f"[red]no photos given and none match {DEFAULT_GLOB}[/red]")
         raise typer.Exit(2)
-    settings = Settings()
+    settings = load_settings(env_file)
     spec = ServiceConfig.from_settings(settings).spec  # exactly the function's rendition spec
     if full:
         spec = full_size(spec)

@@ -10,7 +10,6 @@ only re-queued with `--force`, which restarts its count: it may be a photo that 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
@@ -119,7 +118,7 @@ def retry(
     code: CodeOption = None,
     topic: Annotated[
         str | None,
-        typer.Option(help="Uploads topic (id or projects/P/topics/T); default: PUBSUB_TOPIC from the environment"),
+        typer.Option(help="Uploads topic (id or projects/P/topics/T); default: the PUBSUB_TOPIC setting"),
     ] = None,
     force: Annotated[
         bool,
@@ -138,7 +137,7 @@ def retry(
     if not photos and not all_failed and not code:
         fail("name the photos to retry, or pass --all (optionally with --code CODE)")
     settings = load_settings(env_file)
-    target = topic or os.environ.get("PUBSUB_TOPIC", "").strip()
+    target = topic or settings.pubsub_topic.strip()
     if not target:
         fail("no uploads topic: pass --topic (the topic the uploads bucket notifies) or set PUBSUB_TOPIC")
     target = topic_path(target, settings.google_cloud_project)

@@ -27,7 +27,7 @@ def check(
 ) -> None:
     """Validate a presets file: exit 0 if valid, otherwise 1 with every problem, naming the preset and field."""
     try:
-        presets = load_presets_file(file, Settings().fonts_dir)
+        presets = load_presets_file(file, Settings.from_env().fonts_dir)
     except InvalidPresetsError as exc:
         if as_json:
             out.print_json(json.dumps({"file": str(file), "valid": False, "problems": exc.problems}))

@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env_file = args.env_file or find_env_file()
     if env_file is not None:
         load_env_file(env_file)
-    settings = Settings()
+    settings = Settings.from_env()
     from gallery.wiring import firestore_client
 
     db = firestore_client(settings)

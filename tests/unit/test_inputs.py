@@ -147,7 +147,7 @@ def test_header_limits(width: int, height: int, pages: int, code: str) -> None:
 def test_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_SIDE", "4000")
     monkeypatch.setenv("MAX_FRAMES", "3")
-    limits = ServiceConfig.from_settings(Settings()).limits
+    limits = ServiceConfig.from_settings(Settings.from_env()).limits
     assert (limits.max_side, limits.max_frames) == (4000, 3)
     with pytest.raises(LimitExceededError) as raised:
         render(case("gif_600_frames.gif").data, SPEC, Limits(max_frames=3))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
-
-from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+from typing import TYPE_CHECKING, Any
 
 from gallery.errors import TransientError
+
+if TYPE_CHECKING:  # the client library is imported by wiring only when EVENTS_TOPIC is set (~50 ms)
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 _PUBLISH_TIMEOUT = 30.0
 

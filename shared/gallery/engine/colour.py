@@ -19,9 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pillow_heif
-from PIL import ImageCms
-
 from gallery.engine import iccgen
 from gallery.engine.vips import pyvips
 
@@ -72,6 +69,8 @@ def is_wide_gamut(icc: bytes | None) -> bool:
     """True for an RGB matrix profile whose primaries span a clearly larger gamut than sRGB's."""
     if not icc or icc[16:20] != b"RGB ":
         return False
+    from PIL import ImageCms  # by the first tagged RGB photo, not on every cold start
+
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile
         xy = [c[1][:2] for c in (profile.red_colorant, profile.green_colorant, profile.blue_colorant) if c]
@@ -203,6 +202,8 @@ def avif_colour(data: bytes, image: pyvips.Image) -> SourceColour:
     """An AVIF loaded by libvips: its own ICC profile if it has one, else what its nclx box says (via libheif)."""
     if image.get_typeof(ICC_FIELD):
         return SourceColour()
+    import pillow_heif  # by the first AVIF without an ICC profile, not on every cold start
+
     try:
         nclx = pillow_heif.open_heif(io.BytesIO(data)).info.get("nclx_profile")
     except (ValueError, RuntimeError, OSError):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import pillow_heif
-
 from gallery.engine.colour import HLG, PQ, SourceColour, avif_colour, from_nclx, managed_thumbnail
 from gallery.engine.limits import check_bytes, check_header, check_isobmff_complete
 from gallery.engine.loaders import (
@@ -93,7 +91,12 @@ _HEIF_MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "I;16": 1, "I;16L": 1, "RGB
 
 
 def _decode_heif(data: bytes, max_width: int, limits: Limits, keep_wide_gamut: bool) -> Decoded:
-    """HEIC/HEIF through libheif (pillow-heif): the libvips in pyvips-binary has no HEVC decoder."""
+    """HEIC/HEIF through libheif (pillow-heif): the libvips in pyvips-binary has no HEVC decoder.
+
+    pillow-heif (and PIL with it) is imported here, by the first HEIF photo, not on every cold start.
+    """
+    import pillow_heif
+
     try:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
         nclx = heif.info.get("nclx_profile")

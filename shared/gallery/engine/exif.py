@@ -12,8 +12,6 @@ import math
 import unicodedata
 from typing import Any
 
-from PIL import Image
-
 from gallery.model import ExifSummary
 
 logger = logging.getLogger(__name__)
@@ -72,6 +70,8 @@ def read_exif(blob: bytes | None) -> ExifSummary:
     """Taken-at, camera make/model, lens and GPS from an EXIF block; empty summary if absent or unreadable."""
     if not blob:
         return ExifSummary()
+    from PIL import Image  # by the first photo with EXIF, not on every cold start
+
     try:
         exif = Image.Exif()
         exif.load(blob if blob.startswith(b"Exif") else b"Exif\x00\x00" + blob)

@@ -12,8 +12,6 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
 from gallery.engine.vips import pyvips
 from gallery.errors import UnsupportedImageError
 
@@ -100,6 +98,8 @@ def tiff_page(data: bytes, pages: int) -> int:
 
 def tiff_tags(data: bytes) -> dict[int, Any]:
     """The first IFD's tags as Pillow reads them (header only); empty when Pillow cannot parse it."""
+    from PIL import Image, UnidentifiedImageError  # by the first TIFF, not on every cold start
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a damaged file's EXIF warnings: the loader reports damage itself

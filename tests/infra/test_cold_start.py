@@ -1,0 +1,28 @@
+"""The function imports only what it runs: its cold start stays close to the clients it cannot do without."""
+
+from __future__ import annotations
+
+from bench.coldstart import measure
+
+# Imported only when needed: the publisher when EVENTS_TOPIC is set, pillow-heif for a HEIF photo, PIL for EXIF;
+# the operator tools' libraries never.
+NOT_AT_IMPORT = (
+    "google.cloud.pubsub_v1",
+    "pillow_heif",
+    "PIL",
+    "pydantic",
+    "pydantic_settings",
+    "typer",
+    "rich",
+    "boto3",
+    "gallery_cli",
+    "gallery_web",
+)
+
+
+def test_cold_import_is_within_budget_of_the_unavoidable_clients() -> None:
+    result = measure(runs=7)
+    loaded = {name.split(".")[0] for name in result.extra_modules} | set(result.extra_modules)
+    assert not loaded & set(NOT_AT_IMPORT), sorted(loaded & set(NOT_AT_IMPORT))
+    assert result.ratio <= 1.15, result.line()
+    assert result.rss_delta_mib <= 15, result.line()
