@@ -32,7 +32,16 @@ node_modules/.installed: package.json package-lock.json | check-requirements
 	.venv-checkov/bin/pip install --quiet 'checkov>=3,<4'
 	@touch $@
 
-install: $(BIN)/.installed node_modules/.installed .venv-checkov/.installed ## Create the virtualenvs, install Python and npm dependencies
+# The Google providers' schemas for tests/infra/test_provider_schema.py, from the CDK-for-Terraform prebuilt
+# bindings on PyPI (the provider binaries themselves are not downloadable everywhere); only the extract is kept.
+PROVIDER_PACKAGES := cdktn-provider-google==20.3.1 cdktn-provider-google-beta==20.3.1
+.cache/provider-schema.json: scripts/provider_schema.py | $(BIN)/.installed
+	rm -rf .cache/wheels
+	$(BIN)/pip download --quiet --no-deps --dest .cache/wheels $(PROVIDER_PACKAGES)
+	$(PY) scripts/provider_schema.py .cache/wheels/*.whl -o $@
+	rm -rf .cache/wheels
+
+install: $(BIN)/.installed node_modules/.installed .venv-checkov/.installed .cache/provider-schema.json ## Create the virtualenvs, install Python and npm dependencies
 
 run: install ## Start the emulators and the function on 127.0.0.1 (Ctrl-C stops everything)
 	$(PY) -m gallery_devstack run
@@ -87,4 +96,4 @@ bench-presets: install ## CPU and memory added per preset variant (bench/presets
 	$(PY) bench/presets.py
 
 clean: ## Remove the virtualenv, node_modules and build output
-	rm -rf $(VENV) .venv-checkov node_modules build .devstack .devstack.env
+	rm -rf $(VENV) .venv-checkov node_modules build .cache .devstack .devstack.env
