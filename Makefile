@@ -82,6 +82,9 @@ lock: install ## Regenerate functions/thumbnailer/requirements.txt (the hashed l
 	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --universal --python-version 3.11 \
 		--custom-compile-command "make lock" -o functions/thumbnailer/requirements.txt
 
+docs: install ## Regenerate the settings and Terraform tables in docs/settings.md and infra/terraform/README.md
+	$(PY) scripts/docs.py
+
 bundle: install ## Build build/thumbnailer.zip, the function source Terraform deploys
 	$(PY) scripts/bundle.py
 

@@ -14,7 +14,7 @@ fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   missing+=("Node.js >= 20 with npm (runs the Firestore emulator): apt-get install nodejs npm")
 elif ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
-  missing+=("Node.js >= 20 (found $(node --version)): apt-get install nodejs from Debian 13, or nodejs.org")
+  missing+=("Node.js >= 20 (found $(node --version)): Debian 13's nodejs package, or NodeSource's 20.x on Debian 12")
 fi
 if ! command -v terraform >/dev/null; then
   missing+=("terraform >= 1.5 (the formatting check): https://developer.hashicorp.com/terraform/install")

@@ -35,7 +35,7 @@ locals {
   #
   # memory bound: what is left after the runtime's baseline, divided by the measured peak of one render
   # (libvips with VIPS_CONCURRENCY=1); CPU bound: libvips releases the GIL, so more renders than a small
-  # multiple of the vCPUs only adds latency. See variables.tf and docs/deploy.md for the table.
+  # multiple of the vCPUs only adds latency. See variables.tf and docs/performance.md for the table.
   render_concurrency = max(1, min(floor((var.function_memory_mib - var.instance_baseline_mib) / var.per_task_peak_mib), var.tasks_per_vcpu * var.function_cpu))
 
   # For push delivery the ack deadline is also the HTTP request timeout, so it must outlast the function.

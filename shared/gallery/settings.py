@@ -61,7 +61,12 @@ class Settings:
     """Everything the thumbnailer and the `gallery` tools need to know about their environment."""
 
     google_cloud_project: str = setting("gallery-local", "Project that owns the Firestore database.", min_length=1)
-    uploads_bucket: str = setting("gallery-uploads", "Bucket users drop photos into.", min_length=3, max_length=222)
+    uploads_bucket: str = setting(
+        "gallery-uploads",
+        "Bucket users drop photos into; notifications for any other bucket are ignored.",
+        min_length=3,
+        max_length=222,
+    )
     renditions_bucket: str = setting(
         "gallery-renditions",
         "Bucket the renditions are written to; must differ from the uploads bucket.",
@@ -79,8 +84,10 @@ class Settings:
     firestore_database: str = setting("(default)", "Firestore database id.", min_length=1)
     rendition_widths: tuple[int, ...] = setting(
         DEFAULT_WIDTHS,
-        "Comma-separated rendition widths in pixels. Never upscaled: widths at or above a photo's own collapse "
-        "into one rendition at its own width, so adding 16384 adds a full-size rendition, from the same decode.",
+        "Comma-separated rendition widths in pixels (16-16384). Never upscaled: widths at or above a photo's "
+        "own collapse into one rendition at its own width, so adding 16384 adds a full-size rendition from the "
+        "same decode. A rendition past a format's largest side (WebP 16383, AVIF 16384, JPEG 65500) is scaled "
+        "down to fit, for that format only.",
     )
     rendition_formats: tuple[OutputFormat, ...] = setting(
         ("webp",), "Comma-separated output formats: webp, avif, jpeg."
@@ -97,10 +104,13 @@ class Settings:
     keep_wide_gamut: bool = setting(
         False,
         "Keep wide gamut: a photo tagged Display P3, Adobe RGB or BT.2020 is rendered as Display P3 with a "
-        "small embedded P3 profile (browsers honour it) instead of sRGB; sRGB photos stay untagged sRGB.",
+        "small embedded P3 profile (browsers honour it) instead of sRGB; sRGB photos stay untagged sRGB. Part "
+        "of the spec version: changing it makes backfill re-render.",
     )
-    keep_gps: bool = setting(False, "Store GPS coordinates from EXIF in the photo document.")
-    max_pixels: int = setting(100_000_000, "Largest accepted image, in pixels, checked from the header.", ge=1)
+    keep_gps: bool = setting(False, "Store GPS coordinates from EXIF in the photo document (never in renditions).")
+    max_pixels: int = setting(
+        100_000_000, "Largest accepted image, in pixels, checked from the header before decoding.", ge=1
+    )
     max_bytes: int = setting(64 * 1024 * 1024, "Largest accepted upload, in bytes.", ge=1)
     max_side: int = setting(30_000, "Longest accepted side of an image, in pixels, checked from the header.", ge=1)
     max_frames: int = setting(

@@ -22,7 +22,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "infra" / "terraform"
 EXAMPLE_DIR = TF_DIR / "examples" / "basic"
-DEPLOY_DOC = ROOT / "README.md"
+DEPLOY_DOC = TF_DIR / "README.md"
+PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
 
 
 def _options() -> Any:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import pytest
 
 from gallery.service import ServiceConfig
 from gallery.settings import Settings, SettingsError
-from tests.paths import ROOT
 
 
 def test_reads_comma_separated_lists_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,12 +82,6 @@ def test_frozen() -> None:
 def test_rendition_url_prefix() -> None:
     assert Settings(renditions_bucket="r-bucket").renditions_url_prefix == "https://storage.googleapis.com/r-bucket"
     assert Settings(renditions_base_url="https://cdn.example/x/").renditions_url_prefix == "https://cdn.example/x"
-
-
-def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
-    table = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.M))
-    assert Settings.env_names() <= table, Settings.env_names() - table
 
 
 def test_keep_wide_gamut_reaches_the_rendition_spec_and_its_version(monkeypatch: pytest.MonkeyPatch) -> None:
