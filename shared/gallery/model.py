@@ -6,7 +6,7 @@ import enum
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 OutputFormat = Literal["webp", "avif", "jpeg"]
 
@@ -144,6 +144,30 @@ class RenderResult:
     exif: ExifSummary = field(default_factory=ExifSummary)
     render_ms: float = 0.0
     variants: tuple[VariantRendering, ...] = ()
+
+
+class PhotoStatus(enum.StrEnum):
+    """The `status` of a photo document (stored as its string value)."""
+
+    PROCESSING = "processing"  # a delivery of this generation is rendering it (or was, and will be redelivered)
+    READY = "ready"  # renditions stored, manifest written
+    FAILED = "failed"  # permanently failed: `error.code` and `error.reason` say why
+    RETRYING = "retrying"  # failed, then re-queued by `gallery retry`; the next delivery renders it again
+
+    @property
+    def settled(self) -> bool:
+        """Whether processing is over for the document's generation (until its spec changes or it is retried)."""
+        return self in (PhotoStatus.READY, PhotoStatus.FAILED)
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any] | None) -> PhotoStatus | None:
+        """The status of a stored document; None without a document. Anything unknown counts as processing."""
+        if doc is None:
+            return None
+        try:
+            return cls(str(doc.get("status")))
+        except ValueError:
+            return cls.PROCESSING
 
 
 class BeginOutcome(enum.Enum):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from gallery.model import BeginOutcome, LiveObject
+from gallery.model import BeginOutcome, LiveObject, PhotoStatus
+
+if TYPE_CHECKING:  # the read side's types; the function itself never reads through a catalog
+    from gallery.catalog import Failure
 
 
 class SourceStore(Protocol):
@@ -100,4 +103,38 @@ class Registry(Protocol):
 
     def get(self, photo_id: str) -> dict[str, Any] | None:
         """The document as a dict, or None."""
+        ...
+
+
+class Watch(Protocol):
+    """A running change feed; `stop` detaches it."""
+
+    def stop(self) -> None: ...
+
+
+class PhotoCatalog(Protocol):
+    """Read access to the photo documents for the tools and the page (the rules are in gallery.catalog)."""
+
+    def get(self, photo_id: str) -> dict[str, Any] | None:
+        """One document, or None."""
+        ...
+
+    def get_many(self, photo_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The existing documents among `photo_ids`, by id (read in batches)."""
+        ...
+
+    def recent(self, limit: int, status: PhotoStatus | None = None) -> list[dict[str, Any]]:
+        """Up to `limit` documents (with one `status`, if given), newest first by `created_at`."""
+        ...
+
+    def failures(self, code: str | None = None, limit: int | None = None) -> list[Failure]:
+        """Failed photos (with one error code, if given), most recently failed first."""
+        ...
+
+    def counts(self) -> dict[PhotoStatus, int]:
+        """How many photos have each status."""
+        ...
+
+    def watch(self, on_change: Callable[[dict[str, dict[str, Any]]], None]) -> Watch:
+        """Call `on_change` with every document, by id, now and whenever any of them changes."""
         ...

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gallery.model import BeginOutcome
+from gallery.model import BeginOutcome, PhotoStatus
 
 Doc = Mapping[str, Any]
 
@@ -25,7 +25,7 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_LEASE_SECONDS = 600.0
 TOO_MANY_ATTEMPTS = "too_many_attempts"
 DEAD_LETTERED = "dead_lettered"
-SETTLED = ("ready", "failed")
+SETTLED = tuple(status.value for status in PhotoStatus if status.settled)
 
 
 def stored_generation(doc: Doc | None) -> int | None:
@@ -65,7 +65,13 @@ def lease_expired(doc: Doc | None, now: datetime) -> bool:
 
 def failure_fields(code: str, reason: str) -> dict[str, Any]:
     """The fields of a failed document: the error, and no renditions."""
-    return {"status": "failed", "error": {"code": code, "reason": reason}, "renditions": [], "srcset": {}, "src": None}
+    return {
+        "status": PhotoStatus.FAILED.value,
+        "error": {"code": code, "reason": reason},
+        "renditions": [],
+        "srcset": {},
+        "src": None,
+    }
 
 
 def is_settled(doc: Doc | None) -> bool:
@@ -74,10 +80,21 @@ def is_settled(doc: Doc | None) -> bool:
     A dead letter is not a verdict on the photo (the function may simply have been down), so a `dead_lettered`
     photo is processed again by the next delivery of its generation (backfill, retry), its count continuing.
     """
-    status = (doc or {}).get("status")
-    if status == "ready":
+    status = PhotoStatus.of(doc)
+    if status is PhotoStatus.READY:
         return True
-    return status == "failed" and ((doc or {}).get("error") or {}).get("code") != DEAD_LETTERED
+    return status is PhotoStatus.FAILED and ((doc or {}).get("error") or {}).get("code") != DEAD_LETTERED
+
+
+def is_done(doc: Doc | None, generation: int, spec_version: str) -> bool:
+    """The one "settled" rule: `generation` has its outcome (`is_settled`) with `spec_version`, so nothing is left
+    to do: a delivery of it is acknowledged as a duplicate, backfill leaves it alone and `--wait` stops waiting."""
+    return (
+        doc is not None
+        and is_settled(doc)
+        and stored_generation(doc) == generation
+        and doc.get("spec_version") == spec_version
+    )
 
 
 def begin_document(
@@ -102,13 +119,13 @@ def begin_document(
         return BeginOutcome.STALE, None
     same = doc is not None and stored == generation
     status = (doc or {}).get("status")
-    if same and is_settled(doc) and (doc or {}).get("spec_version") == spec_version:
+    if is_done(doc, generation, spec_version):
         return BeginOutcome.DONE, None
-    if same and status == "processing" and not lease_expired(doc, now):
+    if same and status == PhotoStatus.PROCESSING and not lease_expired(doc, now):
         return BeginOutcome.BUSY, None
     # The count runs per generation until it is ready: a spec change re-renders a ready photo from 1 again,
     # while failed/retrying/processing keep counting (a retry of a broken photo is one more attempt).
-    counted = attempts(doc) if same and status != "ready" else 0
+    counted = attempts(doc) if same and status != PhotoStatus.READY else 0
     new = dict(doc or {})
     new.update(fields)
     if same and counted >= max_attempts:
@@ -123,7 +140,7 @@ def begin_document(
         new.update(lease_expires_at=None, updated_at=now)
         return BeginOutcome.EXHAUSTED, new
     new.update(
-        status="processing",
+        status=PhotoStatus.PROCESSING.value,
         spec_version=spec_version,
         attempts=counted + 1,
         lease_expires_at=now + timedelta(seconds=lease_seconds),
@@ -218,11 +235,11 @@ def retry_document(
     proceeds. The error stays on the document until the retry succeeds or fails again. A photo past its
     delivery cap is only re-queued with `force`, which also gives it a fresh count.
     """
-    if doc is None or stored_generation(doc) != generation or doc.get("status") != "failed":
+    if doc is None or stored_generation(doc) != generation or PhotoStatus.of(doc) is not PhotoStatus.FAILED:
         return None
     if over_cap(doc, max_attempts) and not force:
         return None
-    new = {**doc, "status": "retrying", "retry_requested_at": now, "updated_at": now}
+    new = {**doc, "status": PhotoStatus.RETRYING.value, "retry_requested_at": now, "updated_at": now}
     if force:
         new["attempts"] = 0
     return new
@@ -233,7 +250,7 @@ def reset_document(doc: Doc | None, generation: int, now: datetime) -> dict[str,
 
     A `failed` one becomes `retrying` (so the next delivery renders it); a `processing` one keeps its status.
     """
-    if doc is None or stored_generation(doc) != generation or doc.get("status") == "ready":
+    if doc is None or stored_generation(doc) != generation or PhotoStatus.of(doc) is PhotoStatus.READY:
         return None
-    status = "retrying" if doc.get("status") == "failed" else doc.get("status")
+    status = PhotoStatus.RETRYING.value if PhotoStatus.of(doc) is PhotoStatus.FAILED else doc.get("status")
     return {**doc, "status": status, "attempts": 0, "lease_expires_at": None, "updated_at": now}

@@ -18,12 +18,21 @@ from gallery.errors import PermanentError, SourceGoneError, TransientError
 from gallery.ids import photo_id, rendition_prefix
 from gallery.logs import log_labels
 from gallery.manifest import ready_fields, rendition_path
-from gallery.model import BeginOutcome, EventKind, Limits, LiveObject, ObjectEvent, RenderResult, RenditionSpec
+from gallery.model import (
+    BeginOutcome,
+    EventKind,
+    Limits,
+    LiveObject,
+    ObjectEvent,
+    PhotoStatus,
+    RenderResult,
+    RenditionSpec,
+)
 from gallery.ports import EventSink, Registry, RenditionStore, SourceStore
 from gallery.presets.load import load_presets
 from gallery.presets.manifest import variant_fields, variant_files
 from gallery.presets.plan import PresetSet, VariantRequest
-from gallery.registry_rules import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_ATTEMPTS, may_deregister
+from gallery.registry_rules import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_ATTEMPTS, may_deregister, stored_generation
 from gallery.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -303,7 +312,7 @@ class PhotoService:
         if self._events is None:
             return
         doc = self._registry.get(pid)
-        if not doc or doc.get("status") != "ready" or (doc.get("source") or {}).get("generation") != event.generation:
+        if doc is None or PhotoStatus.of(doc) is not PhotoStatus.READY or stored_generation(doc) != event.generation:
             return
         self._publish("photo.registered", pid, event, doc)
 

@@ -152,9 +152,7 @@ class Settings:
         "The presets as a JSON document, instead of PRESETS_FILE (Terraform's `presets` variable sets it); "
         "image overlay paths are relative to the working directory.",
     )
-    fonts_dir: str = setting(
-        "", "Folder of extra .ttf/.otf fonts for text overlays, on top of the bundled Noto fonts."
-    )
+    fonts_dir: str = setting("", "Folder of extra .ttf/.otf fonts for text overlays, on top of the bundled Noto fonts.")
     log_level: LogLevel = setting("INFO", "Minimum level of the JSON log lines.")
 
     def __post_init__(self) -> None:

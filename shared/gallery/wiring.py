@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from google.cloud import firestore, storage  # type: ignore[attr-defined]
 
 from gallery.adapters.firestore_registry import FirestoreRegistry
@@ -10,6 +12,9 @@ from gallery.adapters.pubsub_events import PubSubEventSink
 from gallery.engine import render
 from gallery.service import PhotoService, Renderer, ServiceConfig
 from gallery.settings import Settings
+
+if TYPE_CHECKING:  # the function never reads the catalog
+    from gallery.adapters.firestore_catalog import FirestoreCatalog
 
 
 def storage_client(settings: Settings) -> storage.Client:
@@ -22,6 +27,13 @@ def firestore_client(settings: Settings) -> firestore.Client:
 
 def build_registry(settings: Settings) -> FirestoreRegistry:
     return FirestoreRegistry(firestore_client(settings), settings.photos_collection)
+
+
+def build_catalog(settings: Settings) -> FirestoreCatalog:
+    """The read side of the photo documents, for the tools and the gallery page."""
+    from gallery.adapters.firestore_catalog import FirestoreCatalog
+
+    return FirestoreCatalog(firestore_client(settings), settings.photos_collection)
 
 
 def build_event_sink(settings: Settings) -> PubSubEventSink | None:

@@ -28,11 +28,10 @@ import typer
 from rich.table import Table
 
 from gallery.ids import photo_id
+from gallery.ports import PhotoCatalog
 from gallery.service import ServiceConfig
 from gallery.settings import Settings, topic_path
 from gallery_cli.base import (
-    EXIT_FAILED,
-    EXIT_TIMEOUT,
     EnvFileOption,
     JsonOption,
     app,
@@ -43,8 +42,9 @@ from gallery_cli.base import (
     preflight,
     progress,
 )
-from gallery_cli.status import FORCED_STATES, PENDING_STATES, Pending, State, classify, fetch_docs, wait_settled
+from gallery_cli.status import FORCED_STATES, PENDING_STATES, Pending, State, classify
 from gallery_cli.terminal import safe_text
+from gallery_cli.waiting import hint_and_exit, report_wait, wait_for_function
 
 SCAN_PAGE = 500
 
@@ -119,7 +119,7 @@ def _resource(blob: Any) -> dict[str, Any]:
 
 def scan(
     storage: Any,
-    db: Any,
+    catalog: PhotoCatalog,
     settings: Settings,
     spec_version: str,
     *,
@@ -136,7 +136,7 @@ def scan(
     for page in blobs.pages:
         listed = [b for b in page if b.generation is not None]
         ids = [photo_id(settings.uploads_bucket, b.name) for b in listed]
-        docs = fetch_docs(db, settings.photos_collection, ids)
+        docs = catalog.get_many(ids)
         for blob, pid in zip(listed, ids, strict=True):
             generation = int(blob.generation)
             state = classify(
@@ -283,9 +283,7 @@ def backfill(
 
     Publishes the same OBJECT_FINALIZE notification Cloud Storage would, so the function does the work.
     """
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
-    from gallery.wiring import firestore_client, storage_client
+    from gallery.wiring import build_catalog, storage_client
 
     settings = load_settings(env_file)
     target = topic or settings.pubsub_topic.strip()
@@ -294,14 +292,43 @@ def backfill(
     target = topic_path(target, settings.google_cloud_project) if target else ""
     preflight("storage", "firestore", *(() if dry_run else ("pubsub",)))
     spec_version = spec_version or ServiceConfig.from_settings(settings).spec.version
-    storage, db = storage_client(settings), firestore_client(settings)
+    catalog = build_catalog(settings)
+    plan = _scan(storage_client(settings), catalog, settings, spec_version, prefix, stale_after, force)
+    todo = plan.todo[:limit] if limit else plan.todo
+    result = PublishResult()
+    if not dry_run and force:
+        todo = _reset_counts(settings, todo, result)
+    if not dry_run and todo:
+        result = _publish(target, todo, rate, concurrency, result)
+    waited = None
+    if wait and result.queued:
+        pending = [Pending(c.photo_id, c.generation, c.name) for c in result.queued]
+        waited = wait_for_function(catalog, pending, spec_version, timeout)
+    report = Report(settings.uploads_bucket, prefix, target, spec_version, dry_run, limit, plan, todo, result)
+    if as_json:
+        out.print_json(json.dumps({**report.as_dict(), **({"wait": waited.as_dict()} if waited else {})}))
+    else:
+        report.print()
+        report_wait(waited, timeout, as_json=False)
+        report.print_spec_note()
+    hint_and_exit(waited, spec_version, item_errors=bool(result.errors))
 
+
+def _scan(
+    storage: Any,
+    catalog: PhotoCatalog,
+    settings: Settings,
+    spec_version: str,
+    prefix: str,
+    stale_after: float,
+    force: bool,
+) -> Plan:
     with progress(transient=True) as bar:
         task = bar.add_task("scanning", total=None)
         try:
-            plan = scan(
+            return scan(
                 storage,
-                db,
+                catalog,
                 settings,
                 spec_version,
                 prefix=prefix,
@@ -311,86 +338,80 @@ def backfill(
             )
         except Exception as exc:
             fail(f"could not scan gs://{settings.uploads_bucket}: {type(exc).__name__}: {exc}")
-    todo = plan.todo[:limit] if limit else plan.todo
-    result = PublishResult()
-    if not dry_run and force:
-        todo = _reset_counts(settings, todo, result)
-    if not dry_run and todo:
-        publisher = pubsub_v1.PublisherClient()
-        try:
-            with progress() as bar:
-                task = bar.add_task("queueing", total=len(todo))
-                result = publish_all(
-                    publisher,
-                    target,
-                    todo,
-                    rate=rate,
-                    concurrency=concurrency,
-                    on_done=lambda: bar.advance(task),
-                )
-        finally:
-            publisher.stop()
-    waited = None
-    if wait and result.queued:
-        with progress() as bar:
-            task = bar.add_task("waiting for the function", total=len(result.queued))
-            waited = wait_settled(
-                db,
-                settings.photos_collection,
-                [Pending(c.photo_id, c.generation, c.name) for c in result.queued],
-                spec_version,
-                timeout=timeout,
-                on_progress=lambda n: bar.advance(task, n),
-            )
 
-    queued = len(todo) if dry_run else len(result.queued)
-    if as_json:
-        summary: dict[str, Any] = {
-            "bucket": settings.uploads_bucket,
-            "prefix": prefix,
-            "topic": target or None,
-            "spec_version": spec_version,
-            "dry_run": dry_run,
-            "found": plan.found,
-            "already_done": plan.states["done"],
-            "states": dict(plan.states),
-            "queued": queued,
-            "left_for_next_run": len(plan.todo) - len(todo),
-            "errors": result.errors,
+
+def _publish(target: str, todo: list[Candidate], rate: float, concurrency: int, before: PublishResult) -> PublishResult:
+    """Publish `todo`; errors already in `before` (from resetting counts) are kept."""
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    publisher = pubsub_v1.PublisherClient()
+    try:
+        with progress() as bar:
+            task = bar.add_task("queueing", total=len(todo))
+            result = publish_all(
+                publisher, target, todo, rate=rate, concurrency=concurrency, on_done=lambda: bar.advance(task)
+            )
+            result.errors = {**before.errors, **result.errors}
+            return result
+    finally:
+        publisher.stop()
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a backfill run found and did, as a table and notes or as JSON."""
+
+    bucket: str
+    prefix: str
+    topic: str
+    spec_version: str
+    dry_run: bool
+    limit: int | None
+    plan: Plan
+    todo: list[Candidate]
+    result: PublishResult
+
+    @property
+    def queued(self) -> int:
+        return len(self.todo) if self.dry_run else len(self.result.queued)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "topic": self.topic or None,
+            "spec_version": self.spec_version,
+            "dry_run": self.dry_run,
+            "found": self.plan.found,
+            "already_done": self.plan.states["done"],
+            "states": dict(self.plan.states),
+            "queued": self.queued,
+            "left_for_next_run": len(self.plan.todo) - len(self.todo),
+            "errors": self.result.errors,
             "items": [
                 {"name": c.name, "generation": c.generation, "photo_id": c.photo_id, "state": c.state}
-                for c in (todo if dry_run else result.queued)
+                for c in (self.todo if self.dry_run else self.result.queued)
             ],
         }
-        if waited is not None:
-            summary["wait"] = waited.as_dict()
-        out.print_json(json.dumps(summary))
-    else:
-        if dry_run:
-            for c in todo:
+
+    def print(self) -> None:
+        if self.dry_run:
+            for c in self.todo:
                 out.print(f"would queue {safe_text(c.name)} (generation {c.generation}): {c.state.replace('_', ' ')}")
-        out.print(_summary_table(plan, queued, dry_run, len(result.errors)))
-        if len(plan.todo) > len(todo):
-            out.print(f"{len(plan.todo) - len(todo)} more left for the next run (--limit {limit})")
-        for name, reason in sorted(result.errors.items()):
+        out.print(_summary_table(self.plan, self.queued, self.dry_run, len(self.result.errors)))
+        if len(self.plan.todo) > len(self.todo):
+            out.print(f"{len(self.plan.todo) - len(self.todo)} more left for the next run (--limit {self.limit})")
+        for name, reason in sorted(self.result.errors.items()):
             err.print(f"[red]could not queue {safe_text(name)}:[/red] {safe_text(reason)}", highlight=False)
-        if waited is not None:
-            out.print(f"processed: {waited.ready} ready, {waited.failed} failed, {waited.superseded} superseded")
-            if waited.timed_out:
-                err.print(f"[yellow]still pending after {timeout:.0f}s: {len(waited.pending or [])}[/yellow]")
-        if plan.states["spec_outdated"]:
+
+    def print_spec_note(self) -> None:
+        if self.plan.states["spec_outdated"]:
             out.print(
-                f"note: {plan.states['spec_outdated']} photo(s) carry another spec version than {spec_version}; "
-                "if the function runs other rendition settings than this command sees, they are acked as duplicates "
-                "(pass the function's settings through --env-file, or --spec-version)",
+                f"note: {self.plan.states['spec_outdated']} photo(s) carry another spec version than "
+                f"{self.spec_version}; if the function runs other rendition settings than this command sees, they "
+                "are acked as duplicates (pass the function's settings through --env-file, or --spec-version)",
                 highlight=False,
             )
-    if waited is not None and (hint := waited.hint(spec_version)):
-        err.print(f"[yellow]{safe_text(hint)}[/yellow]", highlight=False)
-    if result.errors:
-        raise typer.Exit(EXIT_FAILED)
-    if waited is not None and waited.timed_out:
-        raise typer.Exit(EXIT_TIMEOUT)
 
 
 __all__ = ["Candidate", "Plan", "RateLimiter", "backfill", "finalize_notification", "scan", "topic_path"]

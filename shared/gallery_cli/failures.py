@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from gallery.registry_rules import attempts, over_cap
+from gallery.catalog import Failure
+from gallery.ports import PhotoCatalog
+from gallery.registry_rules import over_cap
 from gallery.settings import Settings
 from gallery_cli.backfill import finalize_notification, topic_path
 from gallery_cli.base import EXIT_FAILED, EnvFileOption, JsonOption, app, err, fail, load_settings, out, preflight
@@ -25,46 +27,6 @@ from gallery_cli.resolve import matches, only_match
 from gallery_cli.terminal import safe_text
 
 CodeOption = Annotated[str | None, typer.Option("--code", help="Only photos that failed with this error code")]
-
-
-@dataclass(frozen=True)
-class Failure:
-    photo_id: str
-    bucket: str
-    name: str
-    generation: int
-    code: str
-    reason: str
-    when: str
-    attempts: int = 0
-
-
-def _failure(doc: dict[str, Any]) -> Failure:
-    source = doc.get("source") or {}
-    error = doc.get("error") or {}
-    when = doc.get("updated_at")
-    return Failure(
-        photo_id=str(doc.get("photo_id", "")),
-        bucket=str(source.get("bucket", "")),
-        name=str(source.get("name", "")),
-        generation=int(source.get("generation") or 0),
-        code=str(error.get("code", "")),
-        reason=str(error.get("reason", "")),
-        when=str(when.isoformat()) if when is not None and hasattr(when, "isoformat") else str(when or ""),
-        attempts=attempts(doc),
-    )
-
-
-def failed_photos(db: Any, settings: Settings, code: str | None = None, limit: int | None = None) -> list[Failure]:
-    """Documents with `status: failed` (optionally with one error code), most recent first."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    query: Any = db.collection(settings.photos_collection).where(filter=FieldFilter("status", "==", "failed"))
-    found = [_failure(snap.to_dict()) for snap in query.stream()]
-    if code:
-        found = [f for f in found if f.code == code]
-    found.sort(key=lambda f: f.when, reverse=True)
-    return found[:limit] if limit else found
 
 
 @app.command()
@@ -75,11 +37,11 @@ def failures(
     as_json: JsonOption = False,
 ) -> None:
     """List photos whose processing failed: id, object, error code, reason and when."""
-    from gallery.wiring import firestore_client
+    from gallery.wiring import build_catalog
 
     settings = load_settings(env_file)
     preflight("firestore")
-    rows = failed_photos(firestore_client(settings), settings, code, limit)
+    rows = build_catalog(settings).failures(code, limit)
     if as_json:
         out.print_json(json.dumps([asdict(r) for r in rows]))
         return
@@ -90,8 +52,8 @@ def failures(
     err.print(f"{len(rows)} failed photo(s)")
 
 
-def _targets(db: Any, settings: Settings, photos: Iterable[str], code: str | None) -> list[Failure]:
-    everything = failed_photos(db, settings, code)
+def _targets(catalog: PhotoCatalog, settings: Settings, photos: Iterable[str], code: str | None) -> list[Failure]:
+    everything = catalog.failures(code)
     wanted = list(photos)
     if not wanted:
         return everything
@@ -132,7 +94,7 @@ def retry(
     """Re-queue failed photos (after fixing a limit, the engine or the file's permissions)."""
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
-    from gallery.wiring import build_registry, firestore_client, storage_client
+    from gallery.wiring import build_catalog, build_registry, storage_client
 
     if not photos and not all_failed and not code:
         fail("name the photos to retry, or pass --all (optionally with --code CODE)")
@@ -142,7 +104,7 @@ def retry(
         fail("no uploads topic: pass --topic (the topic the uploads bucket notifies) or set PUBSUB_TOPIC")
     target = topic_path(target, settings.google_cloud_project)
     preflight("storage", "firestore", "pubsub")
-    todo = _targets(firestore_client(settings), settings, photos or [], code)
+    todo = _targets(build_catalog(settings), settings, photos or [], code)
     registry, storage = build_registry(settings), storage_client(settings)
     publisher = pubsub_v1.PublisherClient()
     results: list[dict[str, Any]] = []
@@ -179,4 +141,4 @@ def retry(
         raise typer.Exit(EXIT_FAILED)
 
 
-__all__ = ["Failure", "failed_photos", "failures", "retry"]
+__all__ = ["failures", "retry"]

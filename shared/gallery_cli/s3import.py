@@ -25,8 +25,6 @@ import typer
 from gallery.ids import photo_id
 from gallery.service import ServiceConfig
 from gallery_cli.base import (
-    EXIT_FAILED,
-    EXIT_TIMEOUT,
     PHOTO_SUFFIXES,
     EnvFileOption,
     JsonOption,
@@ -38,8 +36,9 @@ from gallery_cli.base import (
     preflight,
     progress,
 )
-from gallery_cli.status import Pending, wait_settled
+from gallery_cli.status import Pending
 from gallery_cli.terminal import safe_text
+from gallery_cli.waiting import hint_and_exit, report_wait, wait_for_function
 
 SPOOL_BYTES = 32 * 1024 * 1024
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
@@ -202,20 +201,42 @@ def import_s3(
     as_json: JsonOption = False,
 ) -> None:
     """Copy photos from S3 into the uploads bucket (skipping what is already there), so they get processed."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    from gallery.wiring import firestore_client, storage_client
+    from gallery.wiring import build_catalog, storage_client
 
     source_bucket, prefix = parse_s3_url(source)
     settings = load_settings(env_file)
     preflight("storage", *(("firestore",) if wait else ()))
     s3 = _s3_client(endpoint_url, region)
     uploads = storage_client(settings).bucket(settings.uploads_bucket)
+    listed = _list_source(s3, source, source_bucket, prefix, all_files)
+    items = _plan(listed, prefix, dest_prefix, _existing(uploads, dest_prefix), settings.max_bytes)
+    to_copy = [i for i in items if i.action == "copy"]
+    if not dry_run and to_copy:
+        _copy_all(s3, source_bucket, uploads, to_copy, concurrency, settings.max_bytes)
+    copied = [i for i in to_copy if i.generation is not None]
+    failed = [i for i in to_copy if i.error]
+    spec_version = ServiceConfig.from_settings(settings).spec.version
+    waited = None
+    if wait and copied:
+        pending = [Pending(photo_id(settings.uploads_bucket, i.name), i.generation or 0, i.name) for i in copied]
+        waited = wait_for_function(build_catalog(settings), pending, spec_version, timeout)
+    if as_json:
+        summary = _summary(source, settings.uploads_bucket, dry_run, items, to_copy, copied, failed)
+        out.print_json(json.dumps({**summary, **({"wait": waited.as_dict()} if waited else {})}))
+    else:
+        _print_summary(source, settings.uploads_bucket, dry_run, items, to_copy, copied, failed)
+        report_wait(waited, timeout, as_json=False)
+    hint_and_exit(waited, spec_version, item_errors=bool(failed))
+
+
+def _list_source(s3: Any, source: str, bucket: str, prefix: str, all_files: bool) -> list[dict[str, Any]]:
+    """The S3 objects to consider: photo file names (every object with `all_files`), no folder markers."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     try:
-        listed = [
+        return [
             o
-            for o in _list_s3(s3, source_bucket, prefix)
+            for o in _list_s3(s3, bucket, prefix)
             if not o["Key"].endswith("/") and (all_files or any(o["Key"].lower().endswith(s) for s in PHOTO_SUFFIXES))
         ]
     except NoCredentialsError:
@@ -226,91 +247,94 @@ def import_s3(
     except BotoCoreError as exc:
         fail(f"cannot list {source}: {exc}")
 
-    names = {o["Key"]: destination_name(o["Key"], prefix, dest_prefix) for o in listed}
+
+def _existing(uploads: Any, dest_prefix: str) -> dict[str, Existing]:
     try:
-        existing = {
+        return {
             b.name: Existing(int(b.size or 0), gcs_md5(b.md5_hash), int(b.generation))
             for b in uploads.client.list_blobs(uploads.name, prefix=dest_prefix or None)
         }
     except Exception as exc:
-        fail(f"cannot list gs://{settings.uploads_bucket}: {type(exc).__name__}: {exc}")
+        fail(f"cannot list gs://{uploads.name}: {type(exc).__name__}: {exc}")
+
+
+def _plan(
+    listed: list[dict[str, Any]], prefix: str, dest_prefix: str, existing: dict[str, Existing], max_bytes: int
+) -> list[Item]:
     items: list[Item] = []
     for obj in listed:
-        name = names[obj["Key"]]
+        name = destination_name(obj["Key"], prefix, dest_prefix)
         size = int(obj.get("Size", 0))
-        action, reason = decide(size, obj.get("ETag"), existing.get(name), settings.max_bytes)
+        action, reason = decide(size, obj.get("ETag"), existing.get(name), max_bytes)
         items.append(Item(obj["Key"], name, size, obj.get("ETag"), None, action, reason))
-    to_copy = [i for i in items if i.action == "copy"]
+    return items
 
-    if not dry_run and to_copy:
-        with progress() as bar, ThreadPoolExecutor(max_workers=concurrency) as pool:
-            task = bar.add_task("copying", total=len(to_copy))
-            futures = [pool.submit(copy_item, s3, source_bucket, uploads, i, settings.max_bytes) for i in to_copy]
-            for _ in as_completed(futures):
-                bar.advance(task)
 
-    copied = [i for i in to_copy if i.generation is not None]
-    failed = [i for i in to_copy if i.error]
-    present = [i for i in items if i.reason and i.reason.startswith(ALREADY_PRESENT)]
-    too_large = [i for i in items if i.reason and i.reason.startswith(TOO_LARGE)]
-    waited = None
-    spec_version = ServiceConfig.from_settings(settings).spec.version
-    if wait and copied:
-        with progress() as bar:
-            task = bar.add_task("waiting for the function", total=len(copied))
-            waited = wait_settled(
-                firestore_client(settings),
-                settings.photos_collection,
-                [Pending(photo_id(settings.uploads_bucket, i.name), i.generation or 0, i.name) for i in copied],
-                spec_version,
-                timeout=timeout,
-                on_progress=lambda n: bar.advance(task, n),
-            )
+def _copy_all(s3: Any, source_bucket: str, uploads: Any, to_copy: list[Item], concurrency: int, max_bytes: int) -> None:
+    """Copy every item, `concurrency` at once; each outcome (copied, skipped, failed) is recorded on its item."""
+    with progress() as bar, ThreadPoolExecutor(max_workers=concurrency) as pool:
+        task = bar.add_task("copying", total=len(to_copy))
+        futures = [pool.submit(copy_item, s3, source_bucket, uploads, i, max_bytes) for i in to_copy]
+        for _ in as_completed(futures):
+            bar.advance(task)
 
-    skipped = sum(1 for i in items if i.action == "skip")
-    if as_json:
-        summary: dict[str, Any] = {
-            "source": source,
-            "bucket": settings.uploads_bucket,
-            "dry_run": dry_run,
-            "found": len(items),
-            "copied": len(copied),
-            "would_copy": len(to_copy) if dry_run else 0,
-            "skipped": skipped,
-            "already_present": len(present),
-            "too_large": len(too_large),
-            "failed": len(failed),
-            "bytes_copied": sum(i.size for i in copied),
-            "items": [i.as_dict() for i in items],
-        }
-        if waited is not None:
-            summary["wait"] = waited.as_dict()
-        out.print_json(json.dumps(summary))
-    else:
-        if dry_run:
-            for i in to_copy:
-                out.print(safe_text(f"would copy {i.key} → gs://{settings.uploads_bucket}/{i.name}"), highlight=False)
-        for i in items:
-            if i.reason and i.reason != ALREADY_PRESENT:
-                err.print(safe_text(f"skipped {i.key}: {i.reason}"), highlight=False, soft_wrap=True)
-        verb = "would copy" if dry_run else "copied"
-        done = len(to_copy) if dry_run else len(copied)
-        megabytes = sum(i.size for i in (to_copy if dry_run else copied)) / 1e6
-        out.print(
-            f"{safe_text(source)}: {len(items)} photo(s) found, {verb} {done} ({megabytes:.1f} MB), "
-            f"{len(present)} already present, {len(too_large)} too large, {len(failed)} failed",
-            highlight=False,
-            soft_wrap=True,
-        )
-        for i in failed:
-            err.print(f"[red]could not copy {safe_text(i.key)}:[/red] {safe_text(i.error)}", highlight=False)
-        if waited is not None:
-            out.print(f"processed: {waited.ready} ready, {waited.failed} failed, {waited.superseded} superseded")
-            if waited.timed_out:
-                err.print(f"[yellow]still pending after {timeout:.0f}s: {len(waited.pending or [])}[/yellow]")
-        if waited is not None and (hint := waited.hint(spec_version)):
-            err.print(f"[yellow]{safe_text(hint)}[/yellow]", highlight=False)
-    if failed:
-        raise typer.Exit(EXIT_FAILED)
-    if waited is not None and waited.timed_out:
-        raise typer.Exit(EXIT_TIMEOUT)
+
+def _summary(
+    source: str,
+    bucket: str,
+    dry_run: bool,
+    items: list[Item],
+    to_copy: list[Item],
+    copied: list[Item],
+    failed: list[Item],
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "bucket": bucket,
+        "dry_run": dry_run,
+        "found": len(items),
+        "copied": len(copied),
+        "would_copy": len(to_copy) if dry_run else 0,
+        "skipped": sum(1 for i in items if i.action == "skip"),
+        "already_present": len(_present(items)),
+        "too_large": len(_too_large(items)),
+        "failed": len(failed),
+        "bytes_copied": sum(i.size for i in copied),
+        "items": [i.as_dict() for i in items],
+    }
+
+
+def _print_summary(
+    source: str,
+    bucket: str,
+    dry_run: bool,
+    items: list[Item],
+    to_copy: list[Item],
+    copied: list[Item],
+    failed: list[Item],
+) -> None:
+    if dry_run:
+        for i in to_copy:
+            out.print(safe_text(f"would copy {i.key} → gs://{bucket}/{i.name}"), highlight=False)
+    for i in items:
+        if i.reason and i.reason != ALREADY_PRESENT:
+            err.print(safe_text(f"skipped {i.key}: {i.reason}"), highlight=False, soft_wrap=True)
+    verb = "would copy" if dry_run else "copied"
+    done = len(to_copy) if dry_run else len(copied)
+    megabytes = sum(i.size for i in (to_copy if dry_run else copied)) / 1e6
+    out.print(
+        f"{safe_text(source)}: {len(items)} photo(s) found, {verb} {done} ({megabytes:.1f} MB), "
+        f"{len(_present(items))} already present, {len(_too_large(items))} too large, {len(failed)} failed",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for i in failed:
+        err.print(f"[red]could not copy {safe_text(i.key)}:[/red] {safe_text(i.error)}", highlight=False)
+
+
+def _present(items: list[Item]) -> list[Item]:
+    return [i for i in items if i.reason and i.reason.startswith(ALREADY_PRESENT)]
+
+
+def _too_large(items: list[Item]) -> list[Item]:
+    return [i for i in items if i.reason and i.reason.startswith(TOO_LARGE)]

@@ -1,19 +1,20 @@
 """Read photo documents in bulk and decide whether an object generation is done, pending or in progress.
 
-Pure rules (`classify`) plus the few Firestore reads the `backfill` and `import` commands need.
+Pure rules (`classify`, on top of `gallery.registry_rules.is_done`) plus the polling `backfill`, `import` and
+`retry` share, reading through the `PhotoCatalog` port.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from gallery.registry_rules import DEAD_LETTERED, lease_expired, over_cap, stored_generation
-
-DOC_BATCH = 200
+from gallery.model import PhotoStatus
+from gallery.ports import PhotoCatalog
+from gallery.registry_rules import DEAD_LETTERED, is_done, lease_expired, over_cap, stored_generation
 
 State = Literal[
     "done",
@@ -31,7 +32,6 @@ PENDING_STATES: frozenset[State] = frozenset(
 )
 FORCED_STATES: frozenset[State] = frozenset({"over_cap"})
 """Re-queued only with --force (which also restarts the photo's delivery count)."""
-SETTLED_STATUSES = ("ready", "failed")
 
 
 def _as_datetime(value: Any) -> datetime | None:
@@ -66,17 +66,17 @@ def classify(
         return "newer"
     if stored is None or stored < generation:
         return "older_generation"
-    status = doc.get("status")
-    if status == "ready":
-        return "done" if doc.get("spec_version") == spec_version else "spec_outdated"
-    if status == "failed":
+    if is_done(doc, generation, spec_version):
+        return "done"
+    status = PhotoStatus.of(doc)
+    if status is PhotoStatus.READY:
+        return "spec_outdated"
+    if status is PhotoStatus.FAILED:
         dead = (doc.get("error") or {}).get("code") == DEAD_LETTERED
-        if not dead and doc.get("spec_version") == spec_version:
-            return "done"
         if over_cap(doc, max_attempts):
             return "over_cap"
         return "dead_lettered" if dead else "spec_outdated"
-    if status == "processing" and doc.get("lease_expires_at") is not None:
+    if status is PhotoStatus.PROCESSING and doc.get("lease_expires_at") is not None:
         if not lease_expired(doc, now):
             return "in_progress"
     else:
@@ -92,18 +92,6 @@ def is_settled(doc: Mapping[str, Any] | None, generation: int, spec_version: str
         doc, generation, spec_version, now=datetime.now(UTC), stale_after_seconds=float("inf"), max_attempts=1 << 30
     )
     return state in ("done", "newer")
-
-
-def fetch_docs(db: Any, collection: str, photo_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The existing documents among `photo_ids`, read in batches (`BatchGetDocuments`)."""
-    found: dict[str, dict[str, Any]] = {}
-    col = db.collection(collection)
-    for start in range(0, len(photo_ids), DOC_BATCH):
-        refs = [col.document(pid) for pid in photo_ids[start : start + DOC_BATCH]]
-        for snap in db.get_all(refs):
-            if snap.exists:
-                found[snap.id] = snap.to_dict() or {}
-    return found
 
 
 @dataclass(frozen=True)
@@ -148,8 +136,7 @@ class WaitResult:
 
 
 def wait_settled(
-    db: Any,
-    collection: str,
+    catalog: PhotoCatalog,
     items: Iterable[Pending],
     spec_version: str,
     *,
@@ -162,7 +149,7 @@ def wait_settled(
     result = WaitResult()
     deadline = time.monotonic() + timeout
     while waiting:
-        docs = fetch_docs(db, collection, list(waiting))
+        docs = catalog.get_many(list(waiting))
         settled = 0
         for pid, item in list(waiting.items()):
             doc = docs.get(pid)
@@ -173,7 +160,7 @@ def wait_settled(
             assert doc is not None
             if stored_generation(doc) != item.generation:
                 result.superseded += 1
-            elif doc.get("status") == "ready":
+            elif PhotoStatus.of(doc) is PhotoStatus.READY:
                 result.ready += 1
             else:
                 result.failed += 1
@@ -184,10 +171,11 @@ def wait_settled(
         time.sleep(poll_seconds)
     result.pending = sorted(waiting.values(), key=lambda p: p.name)
     if result.pending:
-        docs = fetch_docs(db, collection, [p.photo_id for p in result.pending])
+        docs = catalog.get_many([p.photo_id for p in result.pending])
         for item in result.pending:
             doc = docs.get(item.photo_id) or {}
-            if stored_generation(doc) == item.generation and doc.get("status") in SETTLED_STATUSES:
+            status = PhotoStatus.of(doc)
+            if stored_generation(doc) == item.generation and status is not None and status.settled:
                 version = str(doc.get("spec_version"))
                 result.other_spec[version] = result.other_spec.get(version, 0) + 1
     return result

@@ -70,15 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if env_file is not None:
         load_env_file(env_file)
     settings = Settings.from_env()
-    from gallery.wiring import firestore_client
+    from gallery.wiring import build_catalog
 
-    db = firestore_client(settings)
-    feed = PhotoFeed(db, settings.photos_collection)
+    catalog = build_catalog(settings)
+    feed = PhotoFeed(catalog)
     if not feed.start():
         logger.warning("no Firestore snapshot yet; the page fills in once the listener connects")
     app = create_app(
-        db,
-        settings.photos_collection,
+        catalog,
         feed,
         page_config={"uploads_bucket": settings.uploads_bucket, "collection": settings.photos_collection},
         allowed_hosts=hosts,

@@ -1,9 +1,9 @@
-"""A live copy of the photos collection, kept by a Firestore listener and fanned out to page subscribers.
+"""A live copy of the photo documents, kept by the catalog's change feed and fanned out to page subscribers.
 
-`PhotoFeed.start()` attaches `on_snapshot` to the collection (it works against the Firestore emulator and
-Google Cloud alike). Every snapshot carries the full result set, so the feed diffs it against what it holds
-and hands each subscriber ``("upsert", doc)`` / ``("remove", {"photo_id": ...})`` events. If the listener
-dies (emulator restart, network), a watchdog re-attaches it and the next full snapshot repairs the state.
+`PhotoFeed.start()` watches the `PhotoCatalog` (on Firestore: an `on_snapshot` listener that a watchdog
+re-attaches if it dies). Every change carries the full set of documents, so the feed diffs it against what it
+holds (`gallery.catalog.changes`) and hands each subscriber ``("upsert", doc)`` /
+``("remove", {"photo_id": ...})`` events.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+from gallery.catalog import changes
+from gallery.ports import PhotoCatalog, Watch
 
 logger = logging.getLogger(__name__)
 
@@ -68,58 +71,36 @@ class Subscription:
 class PhotoFeed:
     """Holds ``{photo_id: document}`` for the collection and publishes changes to subscribers."""
 
-    def __init__(self, db: Any, collection: str, *, watchdog_seconds: float = 2.0) -> None:
-        self._db = db
-        self._collection = collection
+    def __init__(self, catalog: PhotoCatalog | None) -> None:
+        self._catalog = catalog
         self._docs: dict[str, dict[str, Any]] = {}
         self._subscribers: list[Subscription] = []
         self._lock = threading.Lock()
-        self._watch: Any = None
-        self._stop = threading.Event()
+        self._watch: Watch | None = None
         self._ready = threading.Event()
-        self._watchdog_seconds = watchdog_seconds
-        self._watchdog: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, wait_seconds: float = 10.0) -> bool:
-        """Attach the listener; returns whether the first snapshot arrived within `wait_seconds`."""
-        self._attach()
-        self._watchdog = threading.Thread(target=self._keep_alive, name="photo-feed-watchdog", daemon=True)
-        self._watchdog.start()
+        """Start watching the catalog; returns whether the first set of documents arrived within `wait_seconds`."""
+        if self._catalog is not None:
+            self._watch = self._catalog.watch(self._on_change)
         return self._ready.wait(wait_seconds)
 
     def stop(self) -> None:
-        self._stop.set()
         watch, self._watch = self._watch, None
         if watch is not None:
-            try:
-                watch.unsubscribe()
-            except Exception:
-                logger.debug("unsubscribing the listener failed", exc_info=True)
+            watch.stop()
 
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
 
-    def _attach(self) -> None:
-        self._watch = self._db.collection(self._collection).on_snapshot(self._on_snapshot)
-
-    def _keep_alive(self) -> None:
-        while not self._stop.wait(self._watchdog_seconds):
-            watch = self._watch
-            if watch is not None and not getattr(watch, "is_active", True):
-                logger.warning("Firestore listener stopped; re-attaching")
-                try:
-                    self._attach()
-                except Exception:
-                    logger.exception("re-attaching the Firestore listener failed")
+    def _on_change(self, docs: dict[str, dict[str, Any]]) -> None:
+        self.apply(docs)
+        self._ready.set()
 
     # ------------------------------------------------------------------ state
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._docs.values())
 
     def subscribe(self) -> tuple[Subscription, list[dict[str, Any]]]:
         """A new subscription and the state it starts from (no event is lost or repeated in between)."""
@@ -141,22 +122,12 @@ class PhotoFeed:
     def apply(self, docs: Mapping[str, Mapping[str, Any] | None]) -> list[Event]:
         """Replace the state with `docs` (a full result set) and publish what changed; returns the events."""
         fresh = {pid: photo_json(pid, data) for pid, data in docs.items()}
-        events: list[Event] = []
         with self._lock:
-            for pid in self._docs.keys() - fresh.keys():
-                events.append(("remove", {"photo_id": pid}))
-            for pid, doc in fresh.items():
-                if self._docs.get(pid) != doc:
-                    events.append(("upsert", doc))
+            events: list[Event] = [
+                (kind, {"photo_id": pid} if doc is None else dict(doc)) for kind, pid, doc in changes(self._docs, fresh)
+            ]
             self._docs = fresh
             for sub in self._subscribers:
                 for event in events:
                     sub.put(event)
         return events
-
-    def _on_snapshot(self, snapshots: list[Any], _changes: list[Any], _read_time: Any) -> None:
-        try:
-            self.apply({snap.id: snap.to_dict() for snap in snapshots})
-        except Exception:  # never let an exception kill the listener thread
-            logger.exception("applying a Firestore snapshot failed")
-        self._ready.set()

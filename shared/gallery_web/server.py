@@ -3,10 +3,10 @@
 Routes:
 
 - ``GET /`` — the page (``static/index.html``; everything it loads is served from here, no CDN);
-- ``GET /api/photos?limit=N`` — photo documents, newest first (``created_at`` descending);
+- ``GET /api/photos?limit=N`` — photo documents, newest first (``created_at`` descending), from the catalog;
 - ``GET /api/photos/<photo_id>`` — one document, 404 if there is none;
 - ``GET /api/events`` — ``text/event-stream``: ``snapshot`` (every document) on connect, then ``upsert`` and
-  ``remove`` as the Firestore listener sees documents change, and a comment every 15 s as a keep-alive;
+  ``remove`` as the catalog's change feed sees documents change, and a comment every 15 s as a keep-alive;
 - ``GET /healthz`` — ``ok`` once the listener has delivered its first snapshot.
 
 Read-only: any method but GET and HEAD is answered 405. Requests whose Host is not in ``allowed_hosts`` are
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, jsonify, request, send_from_directory
-from google.cloud import firestore
 
+from gallery.ports import PhotoCatalog
 from gallery_web.feed import PhotoFeed, photo_json
 from gallery_web.policy import (
     DEFAULT_ALLOWED_HOSTS,
@@ -45,8 +45,7 @@ def sse(event: str, data: Any) -> str:
 
 
 def create_app(
-    db: Any,
-    collection: str,
+    catalog: PhotoCatalog,
     feed: PhotoFeed,
     *,
     page_config: dict[str, Any] | None = None,
@@ -93,16 +92,15 @@ def create_app(
     @app.get("/api/photos")
     def api_photos() -> Response:
         limit = min(max(request.args.get("limit", 500, type=int) or 500, 1), MAX_LIMIT)
-        query = db.collection(collection).order_by("created_at", direction=firestore.Query.DESCENDING).limit(limit)
-        photos = [photo_json(snap.id, snap.to_dict()) for snap in query.stream()]
+        photos = [photo_json(str(doc.get("photo_id", "")), doc) for doc in catalog.recent(limit)]
         return jsonify({"photos": photos})
 
     @app.get("/api/photos/<photo_id>")
     def api_photo(photo_id: str) -> Response:
-        snap = db.collection(collection).document(photo_id).get()
-        if not snap.exists:
+        doc = catalog.get(photo_id)
+        if doc is None:
             abort(404)
-        return jsonify(photo_json(snap.id, snap.to_dict()))
+        return jsonify(photo_json(photo_id, doc))
 
     @app.get("/api/events")
     def api_events() -> Response:

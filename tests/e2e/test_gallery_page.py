@@ -27,6 +27,7 @@ from gallery_web.feed import PhotoFeed
 from gallery_web.server import create_app
 from tests.e2e.conftest import Harness
 from tests.paths import ORIENTATION, SAMPLES
+from tests.unit.fakes import FakeCatalog
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -209,9 +210,10 @@ def test_the_running_server_refuses_foreign_hosts_and_writes(site: Harness) -> N
 
 def test_a_page_refused_for_too_many_streams_connects_when_one_closes(browser: Browser) -> None:
     """503 closes an EventSource for good; the page retries by itself and goes live once a slot is free."""
-    feed = PhotoFeed(db=None, collection="photos")
+    catalog = FakeCatalog()
+    feed = PhotoFeed(catalog)
     feed.apply({})
-    server = make_server("127.0.0.1", 0, create_app(None, "photos", feed, max_streams=1), threaded=True)
+    server = make_server("127.0.0.1", 0, create_app(catalog, feed, max_streams=1), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.port}/"
     first, second = browser.new_page(), browser.new_page()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from gallery.catalog import Failure, count_statuses, failures, has_status, newest_first
 from gallery.errors import LimitExceededError, SourceGoneError, TransientError
-from gallery.model import BeginOutcome, LiveObject
+from gallery.model import BeginOutcome, LiveObject, PhotoStatus
 from gallery.registry_rules import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
@@ -125,10 +126,12 @@ class FakeRegistry:
         return new is not None
 
     def complete(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
-        return self._update(photo_id, generation, {**fields, **RELEASED, "status": "ready", "error": None})
+        return self._update(
+            photo_id, generation, {**fields, **RELEASED, "status": PhotoStatus.READY.value, "error": None}
+        )
 
     def fail(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
-        return self._update(photo_id, generation, {**fields, **RELEASED, "status": "failed"})
+        return self._update(photo_id, generation, {**fields, **RELEASED, "status": PhotoStatus.FAILED.value})
 
     def note_retry(self, photo_id: str, generation: int, code: str, reason: str) -> None:
         self._update(photo_id, generation, {**RELEASED, "last_error": {"code": code, "reason": reason}})
@@ -168,3 +171,42 @@ class FakeEvents:
             self.fail_next -= 1
             raise TransientError("pubsub unavailable", code="dependency_unavailable")
         self.published.append((event_type, dict(attributes), dict(payload)))
+
+
+class FakeCatalog:
+    """Implements `gallery.ports.PhotoCatalog` on a dict, with the same `gallery.catalog` rules as Firestore's."""
+
+    def __init__(self, docs: dict[str, dict[str, Any]] | None = None) -> None:
+        self.docs = docs if docs is not None else {}
+        self._watchers: list[Callable[[dict[str, dict[str, Any]]], None]] = []
+
+    def get(self, photo_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.docs.get(photo_id))
+
+    def get_many(self, photo_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {pid: copy.deepcopy(self.docs[pid]) for pid in photo_ids if pid in self.docs}
+
+    def recent(self, limit: int, status: PhotoStatus | None = None) -> list[dict[str, Any]]:
+        chosen = [{"photo_id": pid, **doc} for pid, doc in self.docs.items() if has_status(doc, status)]
+        return [dict(doc) for doc in newest_first(chosen)[:limit]]
+
+    def failures(self, code: str | None = None, limit: int | None = None) -> list[Failure]:
+        return failures(self.docs.values(), code, limit)
+
+    def counts(self) -> dict[PhotoStatus, int]:
+        return count_statuses(self.docs.values())
+
+    def watch(self, on_change: Callable[[dict[str, dict[str, Any]]], None]) -> FakeWatch:
+        self._watchers.append(on_change)
+        on_change(copy.deepcopy(self.docs))
+        return FakeWatch(lambda: self._watchers.remove(on_change))
+
+    def changed(self) -> None:
+        """Tell the watchers the documents changed (Firestore's listener does this by itself)."""
+        for on_change in list(self._watchers):
+            on_change(copy.deepcopy(self.docs))
+
+
+class FakeWatch:
+    def __init__(self, stop: Callable[[], None]) -> None:
+        self.stop = stop

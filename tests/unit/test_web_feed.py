@@ -1,4 +1,5 @@
-"""The gallery page's feed (diffing full Firestore snapshots into events) and its HTTP API, without Firestore."""
+"""The gallery page's feed (diffing the catalog's full sets of documents into events) and its HTTP API, on the
+in-memory catalog."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 
 from gallery_web.feed import PhotoFeed, jsonable
 from gallery_web.server import create_app, sse
+from tests.unit.fakes import FakeCatalog
 
 WHEN = datetime(2025, 1, 1, 12, tzinfo=UTC)
 
 
 def test_feed_diffs_snapshots_into_upserts_and_removes() -> None:
-    feed = PhotoFeed(db=None, collection="photos")
+    feed = PhotoFeed(catalog=None)
     sub, start = feed.subscribe()
     assert start == []
     events = feed.apply({"a": {"status": "processing", "created_at": WHEN}, "b": {"status": "ready"}})
@@ -54,11 +56,29 @@ def test_sse_format() -> None:
     assert sse("remove", {"photo_id": "x"}) == 'event: remove\ndata: {"photo_id":"x"}\n\n'
 
 
+def test_the_feed_follows_the_catalog() -> None:
+    catalog = FakeCatalog()
+    feed = PhotoFeed(catalog)
+    assert feed.start(wait_seconds=0)
+    sub, _ = feed.subscribe()
+    catalog.docs["a"] = {"status": "processing"}
+    catalog.changed()
+    assert sub.get(timeout=0) == ("upsert", {"photo_id": "a", "status": "processing"})
+    feed.stop()
+    catalog.docs["b"] = {"status": "ready"}
+    catalog.changed()
+    assert sub.get(timeout=0) is None, "a stopped feed no longer follows the catalog"
+
+
 def test_page_and_event_stream() -> None:
-    feed = PhotoFeed(db=None, collection="photos")
-    feed.apply({"a": {"status": "failed", "error": {"code": "corrupt_image", "reason": "truncated"}}})
-    app = create_app(db=None, collection="photos", feed=feed, keepalive_seconds=0.01)
+    catalog = FakeCatalog({"a": {"status": "failed", "error": {"code": "corrupt_image", "reason": "truncated"}}})
+    feed = PhotoFeed(catalog)
+    feed.apply(catalog.docs)
+    app = create_app(catalog, feed, keepalive_seconds=0.01)
     client = app.test_client()
+    assert client.get("/api/photos").get_json()["photos"][0]["photo_id"] == "a"
+    assert client.get("/api/photos/a").get_json()["error"]["code"] == "corrupt_image"
+    assert client.get("/api/photos/nope").status_code == 404
     page = client.get("/")
     assert page.status_code == 200 and b'src="/static/app.js"' in page.data
     for asset in ("app.js", "thumbhash.js", "style.css"):

@@ -11,14 +11,16 @@ from flask import Flask
 from gallery_web.feed import PhotoFeed
 from gallery_web.policy import allowed_hosts, content_security_policy, origin
 from gallery_web.server import STATIC_DIR, create_app
+from tests.unit.fakes import FakeCatalog
 
 RENDITIONS = "http://127.0.0.1:4443"
 
 
 def _app(**kwargs: Any) -> tuple[Flask, PhotoFeed]:
-    feed = PhotoFeed(db=None, collection="photos")
-    feed.apply({"a": {"status": "ready"}})
-    app = create_app(db=None, collection="photos", feed=feed, keepalive_seconds=0.01, **kwargs)
+    catalog = FakeCatalog({"a": {"status": "ready"}})
+    feed = PhotoFeed(catalog)
+    feed.apply(catalog.docs)
+    app = create_app(catalog, feed, keepalive_seconds=0.01, **kwargs)
     return app, feed
 
 

@@ -13,7 +13,7 @@ from google.api_core.retry import Retry, if_exception_type
 from google.cloud import firestore
 
 from gallery.adapters.classify import classify
-from gallery.model import BeginOutcome
+from gallery.model import BeginOutcome, PhotoStatus
 from gallery.registry_rules import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
@@ -106,10 +106,12 @@ class FirestoreRegistry:
         return self._run(what, photo_id, body)
 
     def complete(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
-        return self._update("complete", photo_id, generation, {**fields, **RELEASED, "status": "ready", "error": None})
+        return self._update(
+            "complete", photo_id, generation, {**fields, **RELEASED, "status": PhotoStatus.READY.value, "error": None}
+        )
 
     def fail(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
-        return self._update("fail", photo_id, generation, {**fields, **RELEASED, "status": "failed"})
+        return self._update("fail", photo_id, generation, {**fields, **RELEASED, "status": PhotoStatus.FAILED.value})
 
     def note_retry(self, photo_id: str, generation: int, code: str, reason: str) -> None:
         self._update(

@@ -1,0 +1,87 @@
+"""The read side of the photo documents: what listing, failures, counts and the live feed mean.
+
+Pure rules over stored documents, shared by `gallery.adapters.firestore_catalog` and the in-memory catalog
+the tests use, so both answer the same questions the same way. The `gallery` CLI and the gallery page read
+through the `PhotoCatalog` port (gallery.ports), never Firestore directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gallery.model import PhotoStatus
+from gallery.registry_rules import attempts
+
+Doc = Mapping[str, Any]
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed photo as `gallery failures` lists it."""
+
+    photo_id: str
+    bucket: str
+    name: str
+    generation: int
+    code: str
+    reason: str
+    when: str
+    attempts: int = 0
+
+
+def _moment(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return _EPOCH
+
+
+def failure_of(doc: Doc) -> Failure:
+    source = doc.get("source") or {}
+    error = doc.get("error") or {}
+    when = doc.get("updated_at")
+    return Failure(
+        photo_id=str(doc.get("photo_id", "")),
+        bucket=str(source.get("bucket", "")),
+        name=str(source.get("name", "")),
+        generation=int(source.get("generation") or 0),
+        code=str(error.get("code", "")),
+        reason=str(error.get("reason", "")),
+        when=when.isoformat() if isinstance(when, datetime) else str(when or ""),
+        attempts=attempts(doc),
+    )
+
+
+def has_status(doc: Doc, status: PhotoStatus | None) -> bool:
+    return status is None or PhotoStatus.of(doc) is status
+
+
+def newest_first(docs: Iterable[Doc], key: str = "created_at") -> list[Doc]:
+    """Documents ordered by `key` (a timestamp), newest first; documents without one last."""
+    return sorted(docs, key=lambda doc: _moment(doc.get(key)), reverse=True)
+
+
+def failures(docs: Iterable[Doc], code: str | None = None, limit: int | None = None) -> list[Failure]:
+    """The failed documents among `docs` (optionally of one error code), most recently failed first."""
+    found = [failure_of(doc) for doc in newest_first(docs, "updated_at") if PhotoStatus.of(doc) is PhotoStatus.FAILED]
+    if code:
+        found = [f for f in found if f.code == code]
+    return found[:limit] if limit else found
+
+
+def count_statuses(docs: Iterable[Doc]) -> dict[PhotoStatus, int]:
+    """How many documents have each status (every status present, zero included)."""
+    counts = dict.fromkeys(PhotoStatus, 0)
+    for doc in docs:
+        counts[PhotoStatus.of(doc) or PhotoStatus.PROCESSING] += 1
+    return counts
+
+
+def changes(before: Mapping[str, Doc], after: Mapping[str, Doc]) -> list[tuple[str, str, Doc | None]]:
+    """What turns the set of documents `before` into `after`: ("upsert", id, doc) / ("remove", id, None)."""
+    found: list[tuple[str, str, Doc | None]] = [("remove", pid, None) for pid in before.keys() - after.keys()]
+    found += [("upsert", pid, doc) for pid, doc in after.items() if before.get(pid) != doc]
+    return found
