@@ -106,7 +106,9 @@ def worker_engine(job: Result) -> Result:
 
 def worker_floor(job: Result) -> Result:
     """Decode (best shrink-on-load to the largest width), resizes, encodes: each timed on its own."""
-    from gallery.engine.vips import pyvips
+    from gallery.engine.vips import ensure_malloc_tuned, pyvips
+
+    ensure_malloc_tuned()  # as the engine's first render does
 
     data = Path(job["file"]).read_bytes()
     widths = sorted(_widths(job), reverse=True)
@@ -148,7 +150,9 @@ def worker_floor(job: Result) -> Result:
 
 def worker_effort_sweep(job: Result) -> Result:
     """Bytes, encode CPU and PSNR (against the unencoded pixels) of the width set for every WebP effort."""
-    from gallery.engine.vips import pyvips
+    from gallery.engine.vips import ensure_malloc_tuned, pyvips
+
+    ensure_malloc_tuned()  # as the engine's first render does
 
     data = Path(job["file"]).read_bytes()
     widths = sorted(job["widths"], reverse=True)

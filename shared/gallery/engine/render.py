@@ -15,7 +15,7 @@ from gallery.engine.colour import ICC_FIELD, INTENT, finish
 from gallery.engine.decode import decode
 from gallery.engine.exif import read_exif
 from gallery.engine.placeholder import placeholder_and_colour
-from gallery.engine.vips import pyvips
+from gallery.engine.vips import ensure_malloc_tuned, pyvips
 from gallery.errors import CorruptImageError
 from gallery.model import EncodedRendition, Limits, OutputFormat, RenderResult, RenditionSpec, VariantRendering
 
@@ -89,6 +89,7 @@ def render(
 
     Raises a PermanentError subclass for anything that is not a renderable image within `limits`.
     """
+    ensure_malloc_tuned()
     started = time.perf_counter()
     max_width = max(max(spec.widths), variants.max_width if variants else 0)
     decoded = decode(data, max_width, limits or Limits(), keep_wide_gamut=spec.keep_wide_gamut)

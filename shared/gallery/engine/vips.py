@@ -1,4 +1,4 @@
-"""Import pyvips configured for one libvips thread per render and no operation cache, and tune glibc's malloc.
+"""Import pyvips configured for one libvips thread per render and no operation cache; tune glibc's malloc for renders.
 
 Several photos render at once in threads (pyvips releases the GIL), so each render uses a single libvips
 worker thread and the cache, which would only hold on to pixels between unrelated photos, is off.
@@ -9,15 +9,16 @@ thread may get an arena of its own. Measured on the 20 MP JPEG (bench/results.md
 left RSS 120 MiB above idle and the sustained peak per concurrent task was ~95 MiB; with the threshold fixed at
 128 KiB (large buffers are mmapped and go back to the OS on free) and at most two arenas it is ~45 MiB per
 task and RSS returns to idle between photos, for ~2-4 % more CPU. `MALLOC_MMAP_THRESHOLD_` / `MALLOC_ARENA_MAX`
-in the environment take precedence.
+in the environment take precedence. The tuning is applied by the first render (`ensure_malloc_tuned`), not at
+import: with the low threshold in force, every module imported afterwards (the clients, the framework) loads
+~10 % slower, which would add to the function's cold start.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import os
+from functools import cache
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +30,18 @@ ARENA_MAX = 2
 
 def tune_malloc() -> bool:
     """Apply the mmap threshold and arena cap unless the environment sets them; False where not glibc."""
+    import ctypes
+    import ctypes.util
+
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6")  # glibc's soname; find_library would spawn ldconfig
+    except OSError:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        except OSError:
+            return False
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is None:
         return False
     if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
         mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
@@ -41,12 +50,18 @@ def tune_malloc() -> bool:
     return True
 
 
-if not tune_malloc():
-    logger.debug("not glibc: malloc left untuned")
+@cache
+def ensure_malloc_tuned() -> bool:
+    """Tune malloc once per process (before the first render's buffers are allocated)."""
+    tuned = tune_malloc()
+    if not tuned:
+        logger.debug("not glibc: malloc left untuned")
+    return tuned
+
 
 os.environ.setdefault("VIPS_CONCURRENCY", "1")
 
-import pyvips  # noqa: E402  (after the environment and malloc tuning above)
+import pyvips  # noqa: E402  (after VIPS_CONCURRENCY is set above)
 
 pyvips.cache_set_max(0)
 pyvips.cache_set_max_mem(0)
