@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gallery.engine import render
 from gallery.errors import PermanentError, SourceGoneError, TransientError
@@ -29,13 +29,21 @@ from gallery.model import (
     RenditionSpec,
 )
 from gallery.ports import EventSink, Registry, RenditionStore, SourceStore
-from gallery.presets.load import load_presets
 from gallery.presets.manifest import variant_fields, variant_files
-from gallery.presets.plan import PresetSet, VariantRequest
 from gallery.registry_rules import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_ATTEMPTS, may_deregister, stored_generation
 from gallery.settings import Settings
 
+if TYPE_CHECKING:
+    from gallery.presets.plan import PresetSet, VariantRequest
+
 logger = logging.getLogger(__name__)
+
+
+def _presets_module() -> Any:
+    from gallery.presets import plan
+
+    return plan
+
 
 Renderer = Callable[..., RenderResult]  # (data, spec, limits[, variants]) like gallery.engine.render
 
@@ -59,11 +67,13 @@ class ServiceConfig:
     render_concurrency: int = 2
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     lease_seconds: float = DEFAULT_LEASE_SECONDS
-    presets: PresetSet = field(default_factory=PresetSet)
+    presets: PresetSet = field(default_factory=lambda: _presets_module().PresetSet())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceConfig:
         """Raises InvalidPresetsError when the configured presets are not valid."""
+        from gallery.presets.load import load_presets  # pydantic and fontTools: loaded with the settings, not at import
+
         presets = load_presets(settings.presets_file, settings.presets_json, settings.fonts_dir, Path.cwd())
         return cls(
             uploads_bucket=settings.uploads_bucket,
