@@ -15,6 +15,7 @@ The service and settings are built once from the environment. A caller that crea
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import IO, Any
@@ -45,9 +46,19 @@ def _settings_from_env() -> Settings:
     return settings
 
 
+_building = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def _service_from_env() -> PhotoService:
+def _cached_service() -> PhotoService:
     return build_service(_settings_from_env())
+
+
+def _service_from_env() -> PhotoService:
+    """The one service of this process: the first deliveries arrive together, and every one of them must get
+    the same instance (the one SIGTERM drains), so building it is serialized."""
+    with _building:
+        return _cached_service()
 
 
 def _settings() -> Settings:
@@ -62,8 +73,8 @@ def _service() -> PhotoService:
 
 def _drain(signum: int) -> None:
     """SIGTERM (Cloud Run scales in or redeploys, then SIGKILLs 10 s later): stop taking work, finish renders."""
-    if _service_from_env.cache_info().currsize:
-        _service_from_env().drain()
+    if _cached_service.cache_info().currsize:
+        _cached_service().drain()
     logger.warning("signal %d: draining; running renders finish, everything else answers 503", signum)
 
 
