@@ -92,8 +92,23 @@ class Settings(BaseSettings):
         ge=1,
         description="Most frames or pages accepted (animated GIF/WebP, multi-page TIFF, HEIF), from the header.",
     )
-    render_concurrency: int = Field(
-        default=2, ge=1, le=64, description="Photos rendered at once per instance (one libvips thread each)."
+    instance_memory_mib: int = Field(
+        default=2048,
+        ge=256,
+        le=32768,
+        description=(
+            "Memory of one instance, in MiB (Cloud Run's memory limit). Renders are admitted while their estimated "
+            "peaks fit in it above the baseline; a photo whose estimate is over the whole budget fails with "
+            "too_large_for_instance."
+        ),
+    )
+    instance_baseline_mib: int = Field(
+        default=200,
+        ge=0,
+        description=(
+            "Memory an idle instance holds (Python, the server, the clients, libvips), in MiB, measured; "
+            "the render budget is INSTANCE_MEMORY_MIB minus this."
+        ),
     )
     max_attempts: int = Field(
         default=5,
@@ -172,6 +187,20 @@ class Settings(BaseSettings):
         if self.uploads_bucket == self.renditions_bucket:
             raise ValueError("renditions_bucket must differ from uploads_bucket, or renditions would re-trigger")
         return self
+
+    @model_validator(mode="after")
+    def _check_memory(self) -> Settings:
+        if self.memory_budget_mib < 64:
+            raise ValueError(
+                "instance_baseline_mib must leave at least 64 MiB of instance_memory_mib for renders "
+                f"({self.instance_memory_mib} - {self.instance_baseline_mib})"
+            )
+        return self
+
+    @property
+    def memory_budget_mib(self) -> int:
+        """What renders may use at once: the instance's memory above its idle baseline."""
+        return self.instance_memory_mib - self.instance_baseline_mib
 
     @property
     def renditions_url_prefix(self) -> str:

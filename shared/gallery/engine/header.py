@@ -1,0 +1,131 @@
+"""The facts about a photo that decide how much memory its render needs, read from the header only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gallery.engine.sniff import sniff_format
+from gallery.engine.vips import pyvips
+from gallery.errors import CorruptImageError
+
+_SWAPS_AXES = {5, 6, 7, 8}
+_BYTES_PER_SAMPLE = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "uint": 4, "int": 4, "float": 4}
+_BYTES_PER_SAMPLE |= {"double": 8, "complex": 8, "dpcomplex": 16}
+
+
+@dataclass(frozen=True)
+class HeaderFacts:
+    """What the header says about one photo; no pixel has been decoded to learn it."""
+
+    format: str  # as sniffed: jpeg, png, gif, webp, tiff, avif, heif
+    width: int  # of one frame, as stored (before EXIF orientation)
+    height: int
+    bands: int  # including alpha
+    sample_bytes: int  # bytes per sample as decoded: 1 (8-bit), 2 (16-bit), 4 (float or 32-bit)
+    pages: int = 1  # frames or pages in the file
+    upright_width: int = 0  # width as displayed, after EXIF orientation (0: same as `width`)
+    progressive: bool = False  # JPEG with several scans: libjpeg keeps every coefficient of the image
+    chroma_samples: float = 3.0  # JPEG: samples stored per pixel (4:2:0 YCbCr 1.5, 4:2:2 2, 4:4:4 3, CMYK 4)
+    interlaced: bool = False  # Adam7 PNG: decoded whole before the first row is ready
+    lossless: bool = False  # VP8L WebP: decoded whole into an ARGB buffer
+    file_bytes: int = 0
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def display_width(self) -> int:
+        return self.upright_width or self.width
+
+    @property
+    def display_height(self) -> int:
+        return self.pixels // self.display_width
+
+
+def _webp_is_lossless(data: bytes) -> bool:
+    """Walk the RIFF chunks: a VP8L chunk holds the (first) image lossless."""
+    offset = 12
+    while offset + 8 <= len(data):
+        kind = data[offset : offset + 4]
+        if kind == b"VP8L":
+            return True
+        if kind == b"VP8 ":
+            return False
+        size = int.from_bytes(data[offset + 4 : offset + 8], "little")
+        offset += 8 + size + (size & 1)
+    return False
+
+
+_SOF_PROGRESSIVE = {0xC2, 0xC6, 0xCA, 0xCE}
+_SOF = {0xC0, 0xC1, 0xC3, 0xC5, 0xC7, 0xC9, 0xCB, 0xCD, 0xCF} | _SOF_PROGRESSIVE
+
+
+def _jpeg_frame(data: bytes) -> tuple[bool, float] | None:
+    """(progressive, samples stored per pixel) from the JPEG frame header (SOFn), or None if none is found.
+
+    libvips reports 4:2:2 as "4:2:0", and libjpeg keeps a progressive file's coefficients at each
+    component's own sampling, so the sampling factors are read here: samples per pixel is the sum over the
+    components of H x V divided by the largest H x V (4:2:0 YCbCr = 1.5, 4:2:2 = 2, 4:4:4 = 3, CMYK = 4).
+    """
+    offset = 2
+    while offset + 4 <= len(data):
+        if data[offset] != 0xFF:
+            return None
+        marker = data[offset + 1]
+        if marker == 0xFF:  # fill byte
+            offset += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            offset += 2
+            continue
+        length = int.from_bytes(data[offset + 2 : offset + 4], "big")
+        if marker in _SOF:
+            body = data[offset + 4 : offset + 2 + length]
+            count = body[5] if len(body) > 5 else 0
+            factors = [(body[7 + 3 * i] >> 4, body[7 + 3 * i] & 0x0F) for i in range(count) if 8 + 3 * i < len(body)]
+            largest = max((h * v for h, v in factors), default=0)
+            if not factors or largest == 0:
+                return None
+            return marker in _SOF_PROGRESSIVE, sum(h * v for h, v in factors) / largest
+        if marker == 0xDA:  # start of scan before any frame header
+            return None
+        offset += 2 + length
+    return None
+
+
+def _get(image: pyvips.Image, name: str, default: object) -> object:
+    return image.get(name) if image.get_typeof(name) else default
+
+
+def read_header(data: bytes) -> HeaderFacts:
+    """The header facts of `data` (any supported format); raises CorruptImageError if libvips cannot read it."""
+    fmt = sniff_format(data)
+    try:
+        image = pyvips.Image.new_from_buffer(data, "", access="sequential")
+    except pyvips.Error as err:
+        detail = " ".join(str(err).strip().splitlines())[:300]
+        raise CorruptImageError(f"the {fmt} header is damaged or truncated: {detail}") from err
+    orientation = _get(image, "orientation", 1)
+    bands = image.bands
+    progressive, samples = False, float(bands)
+    if fmt == "jpeg":
+        frame = _jpeg_frame(data)
+        progressive, samples = frame or (bool(_get(image, "jpeg-multiscan", 0)), float(bands))
+    sample_bytes = _BYTES_PER_SAMPLE.get(image.format, 4)
+    if int(_get(image, "bits-per-sample", 8)) > 8:  # type: ignore[call-overload]
+        sample_bytes = max(sample_bytes, 2)  # e.g. 10-bit AVIF: libheif decodes into 16-bit planes
+    return HeaderFacts(
+        format=fmt,
+        width=image.width,
+        height=image.height,
+        bands=bands,
+        sample_bytes=sample_bytes,
+        pages=int(_get(image, "n-pages", 1)),  # type: ignore[call-overload]
+        upright_width=image.height if orientation in _SWAPS_AXES else image.width,
+        progressive=progressive,
+        chroma_samples=samples,
+        interlaced=fmt == "png" and bool(_get(image, "interlaced", 0)),
+        lossless=fmt == "webp" and _webp_is_lossless(data),
+        file_bytes=len(data),
+    )
