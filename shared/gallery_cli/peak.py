@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,7 @@ def _job(path: Path, spec: RenditionSpec, limits: Limits, out_dir: Path | None) 
         {
             "file": str(path),
             "out": str(out_dir) if out_dir else None,
-            "widths": list(spec.widths),
-            "formats": list(spec.formats),
-            "quality": spec.quality,
-            "webp_effort": spec.webp_effort,
-            "avif_effort": spec.avif_effort,
+            "spec": asdict(spec),
             "limits": [limits.max_pixels, limits.max_bytes, limits.max_side, limits.max_frames],
         }
     )
@@ -82,13 +78,7 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
     from gallery.engine.vips import pyvips
     from gallery.errors import GalleryError
 
-    spec = RenditionSpec(
-        widths=tuple(job["widths"]),
-        formats=tuple(job["formats"]),
-        quality=job["quality"],
-        webp_effort=job["webp_effort"],
-        avif_effort=job["avif_effort"],
-    )
+    spec = RenditionSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["spec"].items()})
     limits = Limits(*job["limits"])
     # The same warm-up in the baseline and the measured process: loaders, encoders and thread pools initialised.
     render(bytes(pyvips.Image.black(64, 48, bands=3).jpegsave_buffer()), spec, limits)
