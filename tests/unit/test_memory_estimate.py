@@ -146,3 +146,24 @@ def test_estimate_render_refuses_what_render_refuses() -> None:
     assert err.value.code == "too_many_pixels"
     with pytest.raises(CorruptImageError):
         estimate_render(data[:20], WEBP, Limits())
+
+
+def test_heif_facts_agree_whether_libvips_or_pillow_heif_reads_the_header() -> None:
+    from gallery.engine.header import _heif_header
+    from tests.paths import SAMPLES
+
+    data = (SAMPLES / "iphone_13_pro_max.heic").read_bytes()
+    by_vips, by_libheif = read_header(data), _heif_header(data)
+    assert (by_vips.format, by_vips.pixels, by_vips.bands) == (by_libheif.format, by_libheif.pixels, by_libheif.bands)
+    assert estimate(by_libheif, WEBP).decode_mib == estimate(by_vips, WEBP).decode_mib
+
+
+def test_a_cut_off_avif_is_refused_with_the_same_reason_as_decode() -> None:
+    from gallery.engine import render
+
+    data = bytes(pyvips.Image.black(64, 48, bands=3).heifsave_buffer(compression="av1"))[:-40]
+    with pytest.raises(CorruptImageError) as by_estimate:
+        estimate_render(data, WEBP, Limits())
+    with pytest.raises(CorruptImageError) as by_render:
+        render(data, WEBP, Limits())
+    assert by_estimate.value.reason == by_render.value.reason

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
+
+import pillow_heif
 
 from gallery.engine.sniff import sniff_format
 from gallery.engine.vips import pyvips
@@ -94,6 +97,25 @@ def _jpeg_frame(data: bytes) -> tuple[bool, float] | None:
     return None
 
 
+def _heif_header(data: bytes) -> HeaderFacts:
+    try:
+        heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
+        width, height = heif.size
+        bands = 4 if heif.has_alpha else 3
+        depth = int(heif.info.get("bit_depth", 8))
+    except (ValueError, RuntimeError) as err:
+        raise CorruptImageError(f"the HEIF data is damaged or truncated: {err}") from err
+    return HeaderFacts(
+        format="heif",
+        width=width,
+        height=height,
+        bands=bands,
+        sample_bytes=2 if depth > 8 else 1,
+        pages=len(heif),
+        file_bytes=len(data),
+    )
+
+
 def _get(image: pyvips.Image, name: str, default: object) -> object:
     return image.get(name) if image.get_typeof(name) else default
 
@@ -104,6 +126,8 @@ def read_header(data: bytes) -> HeaderFacts:
     try:
         image = pyvips.Image.new_from_buffer(data, "", access="sequential")
     except pyvips.Error as err:
+        if fmt == "heif":
+            return _heif_header(data)  # decoded through pillow-heif: its reading of the header decides
         detail = " ".join(str(err).strip().splitlines())[:300]
         raise CorruptImageError(f"the {fmt} header is damaged or truncated: {detail}") from err
     orientation = _get(image, "orientation", 1)

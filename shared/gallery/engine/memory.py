@@ -28,7 +28,8 @@ import math
 from dataclasses import dataclass
 
 from gallery.engine.header import HeaderFacts, read_header
-from gallery.engine.limits import check_bytes, check_header
+from gallery.engine.limits import check_bytes, check_header, check_isobmff_complete
+from gallery.engine.sniff import sniff_format
 from gallery.model import Limits, RenditionSpec
 
 MIB = 1024 * 1024
@@ -110,6 +111,8 @@ def estimate(facts: HeaderFacts, spec: RenditionSpec) -> MemoryEstimate:
 def estimate_render(data: bytes, spec: RenditionSpec, limits: Limits) -> MemoryEstimate:
     """Read the header of `data`, refuse it if it is over `limits` (as `render` would), and estimate its peak."""
     check_bytes(len(data), limits)
+    if sniff_format(data) in ("heif", "avif"):
+        check_isobmff_complete(data)  # the same refusal, and reason, as decode gives a cut-off upload
     facts = read_header(data)
     check_header(facts.display_width, facts.display_height, facts.pages, len(data), limits)
     return estimate(facts, spec)
