@@ -123,7 +123,7 @@ class PhotoService:
             raise TransientError("the instance is shutting down; Pub/Sub will redeliver", code="shutting_down")
 
     @contextmanager
-    def _admitted(self, data: bytes) -> Iterator[None]:
+    def _admitted(self, data: bytes) -> Iterator[int]:
         """Wait until the render's estimated peak fits in the instance's memory budget, and hold it meanwhile.
 
         Waiting renders answer 503 when the instance starts draining; a photo whose estimate exceeds the whole
@@ -140,7 +140,7 @@ class PhotoService:
         logger.debug("waiting for memory", extra={"json_fields": {"estimate_mib": needed}})
         with self._memory.hold(needed, abandon=self._refuse_if_draining):
             self._refuse_if_draining()
-            yield
+            yield needed
 
     def handle(self, event: ObjectEvent) -> Outcome:
         """Act on one notification. Raises TransientError when Pub/Sub should redeliver."""
@@ -249,7 +249,7 @@ class PhotoService:
         try:
             data = self._sources.download(event.bucket, event.name, generation, self._config.limits.max_bytes)
             variants = self._variant_request(event)
-            with self._admitted(data):
+            with self._admitted(data) as estimate_mib:
                 if variants is None:
                     result = self._render(data, self._config.spec, self._config.limits)
                 else:
@@ -299,6 +299,7 @@ class PhotoService:
                     "render_ms": result.render_ms,
                     "total_ms": total_ms,
                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                    "estimate_mib": estimate_mib,
                 }
             },
         )
