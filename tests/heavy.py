@@ -1,9 +1,9 @@
 """Heavy but legal inputs: each within the default limits (100 MP, 30000 px side, 64 MiB, 500 frames), each the
 worst of its kind for memory (whole-image decodes, 16-bit and float samples, progressive and interlaced files).
 
-Generated from the project's own 600x450 sample, enlarged (smooth content keeps the files small), so nothing
-but this module is needed. Shared by the memory tests (tests/unit/test_memory_heavy.py), the end-to-end
-memory test and the benchmark (bench/run.py). `write_heavy_set(folder)` writes them once and returns the paths.
+Made of smooth synthetic colour ramps (small files, quick to write), so nothing but this module is needed.
+Shared by the memory tests (tests/unit/test_memory_heavy.py), the end-to-end memory test and the benchmark
+(bench/run.py). `write_heavy_set(folder)` writes them once and returns the paths.
 """
 
 from __future__ import annotations
@@ -96,6 +96,10 @@ def avif_8k() -> bytes:
     return bytes(_photo(*EIGHT_K).heifsave_buffer(compression="av1", Q=50, effort=0))
 
 
+def avif_100mp() -> bytes:
+    return bytes(_photo(*MP100).heifsave_buffer(compression="av1", Q=50, effort=0))
+
+
 def heic_8k() -> bytes:
     image = _photo(*EIGHT_K)
     heif = pillow_heif.from_bytes("RGB", (image.width, image.height), bytes(image.write_to_memory()))
@@ -115,6 +119,7 @@ HEAVY: dict[str, Callable[[], bytes]] = {
     "webp_lossless_16383x6000.webp": webp_lossless,
     "gif_500_frames.gif": gif_max_frames,
     "avif_8k.avif": avif_8k,
+    "avif_100mp.avif": avif_100mp,
     "heic_8k.heic": heic_8k,
 }
 
