@@ -79,6 +79,14 @@ def webp_lossless() -> bytes:
     return bytes(_photo(*WEBP_MAX).webpsave_buffer(lossless=True, effort=0))
 
 
+def webp_animated_lossless(side: int = 6000) -> bytes:
+    frame = _photo(side, side)
+    strip = pyvips.Image.arrayjoin([frame, frame.flip("horizontal"), frame.flip("vertical")], across=1).copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", side)
+    strip.set_type(pyvips.GValue.array_int_type, "delay", [100] * 3)
+    return bytes(strip.webpsave_buffer(lossless=True, effort=0))
+
+
 def gif_max_frames(frames: int = 500, side: int = 1000) -> bytes:
     """`frames` full-canvas frames of flat stripes, each a little different (so no writer merges them)."""
     stripes = bytes((row * 8 // side) * 30 for row in range(side) for _ in range(side))
@@ -117,6 +125,7 @@ HEAVY: dict[str, Callable[[], bytes]] = {
     "tiff_float_100mp.tif": tiff_float,
     "tiff_tiled16_100mp.tif": tiff_tiled16,
     "webp_lossless_16383x6000.webp": webp_lossless,
+    "webp_animated_lossless_6000px.webp": webp_animated_lossless,
     "gif_500_frames.gif": gif_max_frames,
     "avif_8k.avif": avif_8k,
     "avif_100mp.avif": avif_100mp,

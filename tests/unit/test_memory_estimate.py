@@ -134,6 +134,11 @@ def test_png_webp_and_tiff_headers() -> None:
     rgb = pyvips.Image.black(40, 30, bands=3)
     assert read_header(bytes(rgb.webpsave_buffer(lossless=True))).lossless
     assert not read_header(bytes(rgb.webpsave_buffer())).lossless
+    frames = pyvips.Image.arrayjoin([rgb, rgb.invert()], across=1).copy()
+    frames.set_type(pyvips.GValue.gint_type, "page-height", 30)
+    animated = read_header(bytes(frames.webpsave_buffer(lossless=True)))
+    assert (animated.pages, animated.lossless) == (2, True)
+    assert not read_header(bytes(frames.webpsave_buffer())).lossless
     tiff = read_header(bytes(rgb.cast("float").tiffsave_buffer()))
     assert (tiff.format, tiff.sample_bytes, tiff.pixels) == ("tiff", 4, 1200)
 

@@ -30,7 +30,7 @@ class HeaderFacts:
     progressive: bool = False  # JPEG with several scans: libjpeg keeps every coefficient of the image
     chroma_samples: float = 3.0  # JPEG: samples stored per pixel (4:2:0 YCbCr 1.5, 4:2:2 2, 4:4:4 3, CMYK 4)
     interlaced: bool = False  # Adam7 PNG: decoded whole before the first row is ready
-    lossless: bool = False  # VP8L WebP: decoded whole into an ARGB buffer
+    lossless: bool = False  # VP8L WebP (or any VP8L animation frame): decoded whole into an ARGB buffer
     file_bytes: int = 0
 
     @property
@@ -46,16 +46,16 @@ class HeaderFacts:
         return self.pixels // self.display_width
 
 
-def _webp_is_lossless(data: bytes) -> bool:
-    """Walk the RIFF chunks: a VP8L chunk holds the (first) image lossless."""
-    offset = 12
-    while offset + 8 <= len(data):
+def _webp_is_lossless(data: bytes, start: int = 12, end: int | None = None) -> bool:
+    """Walk the RIFF chunks: a VP8L chunk, on its own or in any animation frame (ANMF), is decoded whole."""
+    offset, end = start, len(data) if end is None else end
+    while offset + 8 <= end:
         kind = data[offset : offset + 4]
+        size = int.from_bytes(data[offset + 4 : offset + 8], "little")
         if kind == b"VP8L":
             return True
-        if kind == b"VP8 ":
-            return False
-        size = int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if kind == b"ANMF" and _webp_is_lossless(data, offset + 8 + 16, min(end, offset + 8 + size)):
+            return True
         offset += 8 + size + (size & 1)
     return False
 
