@@ -78,7 +78,8 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
     from gallery.engine.vips import pyvips
     from gallery.errors import GalleryError
 
-    spec = RenditionSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["spec"].items()})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in job["spec"].items()}
+    spec = RenditionSpec(**fields)
     limits = Limits(*job["limits"])
     # The same warm-up in the baseline and the measured process: loaders, encoders and thread pools initialised.
     render(bytes(pyvips.Image.black(64, 48, bands=3).jpegsave_buffer()), spec, limits)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from gallery.engine import estimate_render
 from gallery.engine.header import HeaderFacts, read_header
-from gallery.engine.memory import MIB, estimate, jpeg_shrink, output_size
+from gallery.engine.memory import MIB, estimate, output_size
 from gallery.engine.vips import pyvips
 from gallery.errors import CorruptImageError, LimitExceededError
 from gallery.model import Limits, RenditionSpec
@@ -43,20 +43,12 @@ def test_chroma_sampling_and_cmyk_scale_the_coefficients() -> None:
     assert cmyk.total_mib > by_samples[-1].total_mib
 
 
-@pytest.mark.parametrize(
-    ("width", "target", "shrink"), [(11540, 2560, 4), (30000, 2560, 8), (5000, 2560, 1), (6028, 2560, 2)]
-)
-def test_jpeg_shrink_on_load_never_goes_below_the_target(width: int, target: int, shrink: int) -> None:
-    assert jpeg_shrink(width, target) == shrink
-    assert width / shrink >= target
-
-
 def test_shrink_on_load_lowers_the_resize_buffers_of_jpeg_and_webp_only() -> None:
     jpeg = estimate(facts("jpeg", *MP100), WEBP)
     webp = estimate(facts("webp", 16000, 6000), WEBP)
     tiff = estimate(facts("tiff", *MP100), WEBP)
-    assert jpeg.resize_mib == pytest.approx(MP100[0] / 4 * 1921 * 3 / MIB, rel=0.01)
-    assert webp.resize_mib == pytest.approx(2560 * 960 * 3 / MIB, rel=0.01)
+    assert jpeg.resize_mib == pytest.approx(MP100[0] / 2 * 1921 * 3 / MIB, rel=0.01)  # shrink 2 leaves >= 5120
+    assert webp.resize_mib == pytest.approx(5120 * 960 * 3 / MIB, rel=0.01)  # scaled to twice the output
     assert tiff.resize_mib == pytest.approx(MP100[0] * 1921 * 3 / MIB, rel=0.01)
 
 

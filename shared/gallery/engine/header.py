@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pillow_heif
 
+from gallery.engine.loaders import explain_tiff_failure, open_image, tiff_page
 from gallery.engine.sniff import sniff_format
 from gallery.engine.vips import pyvips
 from gallery.errors import CorruptImageError
@@ -124,12 +125,16 @@ def read_header(data: bytes) -> HeaderFacts:
     """The header facts of `data` (any supported format); raises CorruptImageError if libvips cannot read it."""
     fmt = sniff_format(data)
     try:
-        image = pyvips.Image.new_from_buffer(data, "", access="sequential")
+        image = open_image(data, fmt, access="sequential")
+        pages = int(_get(image, "n-pages", 1))  # type: ignore[call-overload]
+        if fmt == "tiff" and pages > 1:  # the page decode renders: a pyramid's full-resolution level
+            image = open_image(data, fmt, access="sequential", page=tiff_page(data, pages))
     except pyvips.Error as err:
         if fmt == "heif":
             return _heif_header(data)  # decoded through pillow-heif: its reading of the header decides
         detail = " ".join(str(err).strip().splitlines())[:300]
-        raise CorruptImageError(f"the {fmt} header is damaged or truncated: {detail}") from err
+        explained = explain_tiff_failure(data, str(err)) if fmt == "tiff" else None
+        raise explained or CorruptImageError(f"the {fmt} data is damaged or truncated: {detail}") from err
     orientation = _get(image, "orientation", 1)
     bands = image.bands
     progressive, samples = False, float(bands)
@@ -145,7 +150,7 @@ def read_header(data: bytes) -> HeaderFacts:
         height=image.height,
         bands=bands,
         sample_bytes=sample_bytes,
-        pages=int(_get(image, "n-pages", 1)),  # type: ignore[call-overload]
+        pages=pages,
         upright_width=image.height if orientation in _SWAPS_AXES else image.width,
         progressive=progressive,
         chroma_samples=samples,

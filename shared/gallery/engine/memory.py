@@ -14,8 +14,9 @@ The estimate is an upper bound on the render's peak RSS above a warm, idle insta
 - the output: the largest rendition in memory, the smaller ones made from it, and the encoder's buffers
   (per output pixel; AVIF encoding costs far more than WebP or JPEG).
 
-Shrink-on-load lowers the decoded size where the loader allows it: JPEG by 2/4/8 (but a progressive file still
-holds all its coefficients), WebP by any factor; PNG, GIF, TIFF, HEIF and AVIF are decoded at full size. Only
+Shrink-on-load lowers the decoded size where the loader allows it (as gallery.engine.loaders asks for it, leaving
+at least twice the output width): JPEG by 2/4/8 (but a progressive file still holds all its coefficients), WebP
+by any factor; PNG, GIF, TIFF, HEIF and AVIF are decoded at full size. Only
 the first page or frame is ever decoded, so the page count does not matter.
 
 Every constant is a measured slope (bench/run.py, heavy inputs; `make bench` prints estimate against measured
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 
 from gallery.engine.header import HeaderFacts, read_header
 from gallery.engine.limits import check_bytes, check_header, check_isobmff_complete
+from gallery.engine.loaders import check_still_image, check_tiff_variant, jpeg_shrink, webp_scale
 from gallery.engine.sniff import sniff_format
 from gallery.model import Limits, RenditionSpec
 
@@ -65,17 +67,12 @@ def output_size(facts: HeaderFacts, spec: RenditionSpec) -> tuple[int, int]:
     return width, max(1, math.ceil(facts.display_height * width / facts.display_width))
 
 
-def jpeg_shrink(source_width: int, target_width: int) -> int:
-    """The DCT-domain shrink libvips' thumbnail asks libjpeg for: 8, 4, 2 or 1, never below the target."""
-    factor = source_width // max(1, target_width)
-    return next(s for s in (8, 4, 2, 1) if factor >= s)
-
-
 def _load_shrink(facts: HeaderFacts, out_width: int) -> float:
+    """The shrink-on-load decode asks for (gallery.engine.loaders), so the decoded width is the real one."""
     if facts.format == "jpeg":
         return float(jpeg_shrink(facts.display_width, out_width))
     if facts.format == "webp":
-        return max(1.0, facts.display_width / out_width)
+        return 1 / webp_scale(facts.display_width, out_width)
     return 1.0
 
 
@@ -110,9 +107,14 @@ def estimate(facts: HeaderFacts, spec: RenditionSpec) -> MemoryEstimate:
 
 def estimate_render(data: bytes, spec: RenditionSpec, limits: Limits) -> MemoryEstimate:
     """Read the header of `data`, refuse it if it is over `limits` (as `render` would), and estimate its peak."""
+    fmt = sniff_format(data)
     check_bytes(len(data), limits)
-    if sniff_format(data) in ("heif", "avif"):
-        check_isobmff_complete(data)  # the same refusal, and reason, as decode gives a cut-off upload
+    # The checks decode makes before it reads the header, so a refused photo fails with the same code and reason.
+    if fmt in ("heif", "avif"):
+        check_isobmff_complete(data)
+        check_still_image(data, fmt)
+    if fmt == "tiff":
+        check_tiff_variant(data)
     facts = read_header(data)
     check_header(facts.display_width, facts.display_height, facts.pages, len(data), limits)
     return estimate(facts, spec)
