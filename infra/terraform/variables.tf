@@ -185,7 +185,7 @@ variable "function_cpu" {
 variable "light_render_mib" {
   type        = number
   description = "Estimated peak memory of an ordinary photo's render (a 20 MP camera JPEG with the default renditions, as `gallery calibrate` reports), in MiB. Sizes the request concurrency so that light photos can use the instance's memory budget; the code's memory-weighted admission, not the request count, bounds memory. request_concurrency = max(1, min(floor((function_memory_mib - instance_baseline_mib) / light_render_mib), tasks_per_vcpu * function_cpu))."
-  default     = 100
+  default     = 110
 
   validation {
     condition     = var.light_render_mib >= 16 && var.light_render_mib <= 16384

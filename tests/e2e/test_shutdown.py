@@ -17,7 +17,7 @@ from tests.e2e.conftest import Harness, build_harness
 from tests.paths import LARGE
 
 PHOTOS = 6
-# A render budget that fits two of these photos (estimated ~96 MiB each) at once: the others wait for memory.
+# A render budget that fits two of these photos (estimated ~110 MiB each) at once: the others wait for memory.
 BUDGET_ENV = {"INSTANCE_MEMORY_MIB": "450", "INSTANCE_BASELINE_MIB": "200"}
 
 

@@ -355,7 +355,7 @@ def test_request_concurrency_lets_light_photos_use_the_memory_budget() -> None:
     expression = local("request_concurrency")
     for needed in ("var.function_memory_mib", "var.instance_baseline_mib", "var.light_render_mib", "var.function_cpu"):
         assert needed in expression
-    assert variable_default("light_render_mib") == 100  # gallery calibrate: estimate of a 20 MP camera JPEG
+    assert variable_default("light_render_mib") == 110  # gallery calibrate: estimate of a 20 MP camera JPEG
     base = defaults()
     for memory in (512, 1024, 2048, 4096, 8192):
         for cpu in (1, 2, 4):
