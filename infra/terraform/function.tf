@@ -29,7 +29,7 @@ resource "google_cloudfunctions2_function" "thumbnailer" {
     timeout_seconds                  = var.function_timeout_seconds
     min_instance_count               = var.min_instance_count
     max_instance_count               = var.max_instance_count
-    max_instance_request_concurrency = local.render_concurrency
+    max_instance_request_concurrency = local.request_concurrency
     ingress_settings                 = var.ingress_settings
     all_traffic_on_latest_revision   = true
     service_account_email            = google_service_account.function.email

@@ -29,14 +29,16 @@ locals {
   function_source_zip    = var.function_source_zip != "" ? var.function_source_zip : "${path.module}/../../build/thumbnailer.zip"
   function_source_object = "thumbnailer-${filesha256(local.function_source_zip)}.zip"
 
-  # Per-instance request concurrency, also handed to the code as RENDER_CONCURRENCY:
+  # Per-instance request concurrency:
   #
-  #   concurrency = max(1, min(floor((memory_mib - baseline_mib) / per_task_peak_mib), tasks_per_vcpu * vcpu))
+  #   request_concurrency = max(1, min(floor((memory_mib - baseline_mib) / light_render_mib), tasks_per_vcpu * vcpu))
   #
-  # memory bound: what is left after the runtime's baseline, divided by the measured peak of one render
-  # (libvips with VIPS_CONCURRENCY=1); CPU bound: libvips releases the GIL, so more renders than a small
-  # multiple of the vCPUs only adds latency. See variables.tf and docs/performance.md for the table.
-  render_concurrency = max(1, min(floor((var.function_memory_mib - var.instance_baseline_mib) / var.per_task_peak_mib), var.tasks_per_vcpu * var.function_cpu))
+  # Memory is bounded by the code, not by this number: each render is admitted only while its estimated peak
+  # (from the photo's header) fits in INSTANCE_MEMORY_MIB - INSTANCE_BASELINE_MIB, so a heavy photo waits or runs
+  # alone. This only lets enough requests in for light photos to use that budget (memory bound) without more
+  # renders than a small multiple of the vCPUs (CPU bound: each render is one libvips thread).
+  # docs/performance.md explains the memory model.
+  request_concurrency = max(1, min(floor((var.function_memory_mib - var.instance_baseline_mib) / var.light_render_mib), var.tasks_per_vcpu * var.function_cpu))
 
   # For push delivery the ack deadline is also the HTTP request timeout, so it must outlast the function.
   ack_deadline_seconds = min(600, var.function_timeout_seconds + 60)
@@ -53,26 +55,27 @@ locals {
   # Exactly the variables gallery.settings.Settings reads (tests/infra checks this against the code),
   # plus libvips/glibc tuning that must be set before the process starts.
   function_env = {
-    AVIF_EFFORT          = tostring(var.avif_effort)
-    EVENTS_TOPIC         = var.publish_photo_events ? google_pubsub_topic.photo_events[0].id : ""
-    FIRESTORE_DATABASE   = local.firestore_database_name
-    GOOGLE_CLOUD_PROJECT = var.project_id
-    KEEP_GPS             = tostring(var.keep_gps)
-    KEEP_WIDE_GAMUT      = tostring(var.keep_wide_gamut)
-    LOG_LEVEL            = var.log_level
-    MAX_ATTEMPTS         = tostring(var.max_attempts)
-    MAX_BYTES            = tostring(var.max_bytes)
-    MAX_FRAMES           = tostring(var.max_frames)
-    MAX_PIXELS           = tostring(var.max_pixels)
-    MAX_REQUEST_BYTES    = tostring(var.max_request_bytes)
-    MAX_SIDE             = tostring(var.max_side)
-    PHOTOS_COLLECTION    = var.photos_collection
-    PRESETS_FILE         = var.presets_file
-    PRESETS_JSON         = length(var.presets) > 0 ? jsonencode(var.presets) : ""
-    FONTS_DIR            = var.fonts_dir
+    AVIF_EFFORT           = tostring(var.avif_effort)
+    EVENTS_TOPIC          = var.publish_photo_events ? google_pubsub_topic.photo_events[0].id : ""
+    FIRESTORE_DATABASE    = local.firestore_database_name
+    GOOGLE_CLOUD_PROJECT  = var.project_id
+    INSTANCE_BASELINE_MIB = tostring(var.instance_baseline_mib)
+    INSTANCE_MEMORY_MIB   = tostring(var.function_memory_mib)
+    KEEP_GPS              = tostring(var.keep_gps)
+    KEEP_WIDE_GAMUT       = tostring(var.keep_wide_gamut)
+    LOG_LEVEL             = var.log_level
+    MAX_ATTEMPTS          = tostring(var.max_attempts)
+    MAX_BYTES             = tostring(var.max_bytes)
+    MAX_FRAMES            = tostring(var.max_frames)
+    MAX_PIXELS            = tostring(var.max_pixels)
+    MAX_REQUEST_BYTES     = tostring(var.max_request_bytes)
+    MAX_SIDE              = tostring(var.max_side)
+    PHOTOS_COLLECTION     = var.photos_collection
+    PRESETS_FILE          = var.presets_file
+    PRESETS_JSON          = length(var.presets) > 0 ? jsonencode(var.presets) : ""
+    FONTS_DIR             = var.fonts_dir
     # A delivery holds a processing photo for as long as Pub/Sub waits for its answer.
     PROCESSING_LEASE_SECONDS = tostring(local.ack_deadline_seconds)
-    RENDER_CONCURRENCY       = tostring(local.render_concurrency)
     RENDITIONS_BASE_URL      = var.renditions_base_url
     RENDITIONS_BUCKET        = google_storage_bucket.renditions.name
     RENDITION_FORMATS        = join(",", var.rendition_formats)

@@ -33,9 +33,9 @@ output "function_source_object" {
   value       = "gs://${google_storage_bucket.function_source.name}/${google_storage_bucket_object.function_source.name}"
 }
 
-output "render_concurrency" {
-  description = "Per-instance request concurrency (also RENDER_CONCURRENCY), derived from memory, vCPU and per_task_peak_mib."
-  value       = local.render_concurrency
+output "request_concurrency" {
+  description = "Per-instance request concurrency, derived from memory, vCPU and light_render_mib; memory itself is bounded by the code's admission of renders by estimate."
+  value       = local.request_concurrency
 }
 
 output "ack_deadline_seconds" {

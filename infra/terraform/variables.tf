@@ -162,7 +162,7 @@ variable "function_runtime" {
 
 variable "function_memory_mib" {
   type        = number
-  description = "Memory of one function instance, in MiB. Drives the per-instance concurrency (see per_task_peak_mib). Cloud Run also bounds it by the vCPU count: at most 4 GiB for 1 vCPU, 8 GiB for 2, 16 GiB for 4, 24 GiB for 6, 32 GiB for 8."
+  description = "Memory of one function instance, in MiB. Passed to the code as INSTANCE_MEMORY_MIB (renders are admitted while their estimated peaks fit in it above instance_baseline_mib) and drives the request concurrency (see light_render_mib). Cloud Run also bounds it by the vCPU count: at most 4 GiB for 1 vCPU, 8 GiB for 2, 16 GiB for 4, 24 GiB for 6, 32 GiB for 8."
   default     = 2048
 
   validation {
@@ -182,20 +182,20 @@ variable "function_cpu" {
   }
 }
 
-variable "per_task_peak_mib" {
+variable "light_render_mib" {
   type        = number
-  description = "Measured peak memory of one render (one photo through libvips with VIPS_CONCURRENCY=1), in MiB. Calibrated default; re-measure with the benchmark when the rendition set or the size limits change. concurrency = max(1, min(floor((function_memory_mib - instance_baseline_mib) / per_task_peak_mib), tasks_per_vcpu * function_cpu))."
-  default     = 120
+  description = "Estimated peak memory of an ordinary photo's render (a 20 MP camera JPEG with the default renditions, as `gallery calibrate` reports), in MiB. Sizes the request concurrency so that light photos can use the instance's memory budget; the code's memory-weighted admission, not the request count, bounds memory. request_concurrency = max(1, min(floor((function_memory_mib - instance_baseline_mib) / light_render_mib), tasks_per_vcpu * function_cpu))."
+  default     = 110
 
   validation {
-    condition     = var.per_task_peak_mib >= 16 && var.per_task_peak_mib <= 16384
-    error_message = "per_task_peak_mib must be between 16 and 16384."
+    condition     = var.light_render_mib >= 16 && var.light_render_mib <= 16384
+    error_message = "light_render_mib must be between 16 and 16384."
   }
 }
 
 variable "instance_baseline_mib" {
   type        = number
-  description = "Memory one idle instance uses before any render (Python, the framework, the clients, libvips), in MiB; subtracted before dividing by per_task_peak_mib."
+  description = "Memory one idle instance uses before any render (Python, the framework, the clients, libvips), in MiB, measured. Passed to the code as INSTANCE_BASELINE_MIB: the render memory budget is function_memory_mib minus this."
   default     = 200
 
   validation {

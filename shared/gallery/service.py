@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gallery.engine import render
-from gallery.errors import PermanentError, SourceGoneError, TransientError
+from gallery.admission import MemoryBudget
+from gallery.engine import estimate_render_mib, render
+from gallery.errors import LimitExceededError, PermanentError, SourceGoneError, TransientError
 from gallery.ids import photo_id, rendition_prefix
 from gallery.logs import log_labels
 from gallery.manifest import ready_fields, rendition_path
@@ -46,6 +47,8 @@ def _presets_module() -> Any:
 
 
 Renderer = Callable[..., RenderResult]  # (data, spec, limits[, variants]) like gallery.engine.render
+Estimator = Callable[[bytes, RenditionSpec, Limits], int]
+"""Peak memory (MiB) a render of these bytes will need; raises PermanentError for a refused header."""
 
 
 class Outcome(enum.Enum):
@@ -64,7 +67,7 @@ class ServiceConfig:
     limits: Limits
     url_prefix: str
     keep_gps: bool = False
-    render_concurrency: int = 2
+    memory_budget_mib: int = 1848  # instance memory minus its idle baseline (Settings.memory_budget_mib)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     presets: PresetSet = field(default_factory=lambda: _presets_module().PresetSet())
@@ -94,7 +97,7 @@ class ServiceConfig:
             ),
             url_prefix=settings.renditions_url_prefix,
             keep_gps=settings.keep_gps,
-            render_concurrency=settings.render_concurrency,
+            memory_budget_mib=settings.memory_budget_mib,
             max_attempts=settings.max_attempts,
             lease_seconds=settings.processing_lease_seconds,
             presets=presets,
@@ -110,6 +113,7 @@ class PhotoService:
         config: ServiceConfig,
         renderer: Renderer = render,
         events: EventSink | None = None,
+        estimator: Estimator = estimate_render_mib,
     ) -> None:
         self._sources = sources
         self._renditions = renditions
@@ -117,7 +121,8 @@ class PhotoService:
         self._config = config
         self._render = renderer
         self._events = events
-        self._render_slots = threading.BoundedSemaphore(config.render_concurrency)
+        self._estimate = estimator
+        self._memory = MemoryBudget(config.memory_budget_mib)
         self._draining = threading.Event()
 
     def drain(self) -> None:
@@ -137,14 +142,24 @@ class PhotoService:
             raise TransientError("the instance is shutting down; Pub/Sub will redeliver", code="shutting_down")
 
     @contextmanager
-    def _render_slot(self) -> Iterator[None]:
-        while not self._render_slots.acquire(timeout=0.05):
+    def _admitted(self, data: bytes) -> Iterator[int]:
+        """Wait until the render's estimated peak fits in the instance's memory budget, and hold it meanwhile.
+
+        Waiting renders answer 503 when the instance starts draining; a photo whose estimate exceeds the whole
+        budget is a permanent failure (`too_large_for_instance`).
+        """
+        needed = self._estimate(data, self._config.spec, self._config.limits)
+        budget = self._memory.budget_mib
+        if needed > budget:
+            raise LimitExceededError(
+                f"rendering this photo needs an estimated {needed} MiB, over the instance's {budget} MiB budget "
+                "for renders (instance memory minus its baseline)",
+                code="too_large_for_instance",
+            )
+        logger.debug("waiting for memory", extra={"json_fields": {"estimate_mib": needed}})
+        with self._memory.hold(needed, abandon=self._refuse_if_draining):
             self._refuse_if_draining()
-        try:
-            self._refuse_if_draining()
-            yield
-        finally:
-            self._render_slots.release()
+            yield needed
 
     def handle(self, event: ObjectEvent) -> Outcome:
         """Act on one notification. Raises TransientError when Pub/Sub should redeliver."""
@@ -253,7 +268,7 @@ class PhotoService:
         try:
             data = self._sources.download(event.bucket, event.name, generation, self._config.limits.max_bytes)
             variants = self._variant_request(event)
-            with self._render_slot():
+            with self._admitted(data) as estimate_mib:
                 if variants is None:
                     result = self._render(data, self._config.spec, self._config.limits)
                 else:
@@ -303,6 +318,7 @@ class PhotoService:
                     "render_ms": result.render_ms,
                     "total_ms": total_ms,
                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                    "estimate_mib": estimate_mib,
                 }
             },
         )

@@ -116,7 +116,20 @@ class Settings:
     max_frames: int = setting(
         500, "Most frames or pages accepted (animated GIF/WebP, multi-page TIFF, HEIF), from the header.", ge=1
     )
-    render_concurrency: int = setting(2, "Photos rendered at once per instance (one libvips thread each).", ge=1, le=64)
+    instance_memory_mib: int = setting(
+        2048,
+        "Memory of one instance, in MiB (Cloud Run's memory limit). Renders are admitted while their estimated "
+        "peaks fit in it above the baseline; a photo whose estimate is over the whole budget fails with "
+        "too_large_for_instance.",
+        ge=256,
+        le=32768,
+    )
+    instance_baseline_mib: int = setting(
+        200,
+        "Memory an idle instance holds (Python, the server, the clients, libvips), in MiB, measured; "
+        "the render budget is INSTANCE_MEMORY_MIB minus this.",
+        ge=0,
+    )
     max_attempts: int = setting(
         5,
         "Deliveries that may begin processing one photo generation; the next one records it failed "
@@ -167,6 +180,11 @@ class Settings:
             object.__setattr__(self, field.name, value)
         if not problems and self.uploads_bucket == self.renditions_bucket:
             problems.append("renditions_bucket must differ from uploads_bucket, or renditions would re-trigger")
+        if not problems and self.memory_budget_mib < 64:
+            problems.append(
+                "instance_baseline_mib must leave at least 64 MiB of instance_memory_mib for renders "
+                f"({self.instance_memory_mib} - {self.instance_baseline_mib})"
+            )
         if problems:
             raise SettingsError(problems)
 
@@ -191,6 +209,11 @@ class Settings:
     def replace(self: S, **changes: Any) -> S:
         """A validated copy with `changes` applied."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def memory_budget_mib(self) -> int:
+        """What renders may use at once: the instance's memory above its idle baseline."""
+        return self.instance_memory_mib - self.instance_baseline_mib
 
     @property
     def renditions_url_prefix(self) -> str:

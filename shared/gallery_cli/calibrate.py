@@ -1,14 +1,16 @@
-"""`gallery calibrate`: measure one render's peak memory and CPU, print the concurrency/instances table."""
+"""`gallery calibrate`: estimated vs measured peak memory per photo, CPU, and the concurrency/instances table."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from gallery.engine import estimate_render
+from gallery.model import Limits, RenditionSpec
 from gallery.service import ServiceConfig
 from gallery_cli.base import EnvFileOption, JsonOption, app, err, load_settings, out
 from gallery_cli.measure import (
@@ -20,6 +22,7 @@ from gallery_cli.measure import (
     capacity_table,
     full_size,
 )
+from gallery_cli.peak import measure_render
 
 DEFAULT_GLOB = "samples/large/*.jpg"
 
@@ -43,8 +46,10 @@ def calibrate_command(
     env_file: EnvFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Measure the peak memory per concurrent render (1, 2, 4 at once; the slope) with the function's settings,
-    and print concurrency, photos/hour and instances for 1, 2, 4 GiB x 1, 2, 4 vCPU (the Terraform formula)."""
+    """Estimate (as the function admits renders) and measure each photo's peak memory, the peak per concurrent
+    render (1, 2, 4 at once; the slope) with the function's settings, and print request concurrency, photos/hour
+    and instances for 1, 2, 4 GiB x 1, 2, 4 vCPU (the Terraform formula, with the largest estimate as
+    light_render_mib)."""
     paths = files or _default_files()
     if not paths:
         err.print(f"[red]no photos given and none match {DEFAULT_GLOB}[/red]")
@@ -55,9 +60,12 @@ def calibrate_command(
         spec = full_size(spec)
     if not as_json:
         err.print(f"measuring {len(paths)} photo(s) at 1, 2 and 4 renders at once (fresh process each)…")
+    limits = ServiceConfig.from_settings(settings).limits
+    per_file = [_file_row(path, spec, limits) for path in paths]
+    light_mib = max(row["estimate_mib"] for row in per_file)
     cal = calibrate(paths, spec)
     rows = capacity_table(
-        cal.per_task_mib,
+        light_mib,
         cal.cpu_s_per_photo,
         load_per_hour=load,
         baseline_mib=baseline_mib,
@@ -66,6 +74,8 @@ def calibrate_command(
     if as_json:
         doc = {
             "calibration": cal.as_dict(),
+            "files": per_file,
+            "light_render_mib": light_mib,
             "baseline_mib": baseline_mib,
             "tasks_per_vcpu": tasks_per_vcpu,
             "load_per_hour": load,
@@ -73,8 +83,24 @@ def calibrate_command(
         }
         out.print_json(json.dumps(doc))
         return
+    _print_files(per_file)
     _print_calibration(cal)
-    _print_table(rows, cal, baseline_mib, tasks_per_vcpu, load)
+    _print_table(rows, cal, light_mib, baseline_mib, tasks_per_vcpu, load)
+
+
+def _file_row(path: Path, spec: RenditionSpec, limits: Limits) -> dict[str, Any]:
+    estimate = estimate_render(path.read_bytes(), spec, limits)
+    measured = measure_render(path, spec, limits)
+    return {"file": str(path), "estimate_mib": estimate.total_mib, "peak_mib": measured.peak_mib}
+
+
+def _print_files(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="one render per fresh process: estimate (admitted) vs measured peak above idle")
+    for column in ("photo", "estimate MiB", "measured MiB"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(Path(row["file"]).name, str(row["estimate_mib"]), f"{row['peak_mib']:.0f}")
+    out.print(table)
 
 
 def _print_calibration(cal: Calibration) -> None:
@@ -98,11 +124,11 @@ def _print_calibration(cal: Calibration) -> None:
     )
 
 
-def _print_table(rows: list[CapacityRow], cal: Calibration, baseline_mib: int, per_vcpu: int, load: int) -> None:
+def _print_table(
+    rows: list[CapacityRow], cal: Calibration, light_mib: int, baseline_mib: int, per_vcpu: int, load: int
+) -> None:
     table = Table(
-        title=(
-            f"concurrency = max(1, min(floor((memory - {baseline_mib}) / {cal.per_task_mib:.0f}), {per_vcpu} x vCPU))"
-        )
+        title=f"request concurrency = max(1, min(floor((memory - {baseline_mib}) / {light_mib}), {per_vcpu} x vCPU))"
     )
     for column in ("memory", "vCPU", "concurrency", "photos/hour per instance", f"instances for {load:,}/h"):
         table.add_column(column, justify="right")
@@ -120,5 +146,5 @@ def _print_table(rows: list[CapacityRow], cal: Calibration, baseline_mib: int, p
     out.print(table)
     out.print(
         "photos/hour: 3600 x min(concurrency, vCPU) / CPU s per photo (render CPU only; the I/O overlaps). "
-        f"Terraform: per_task_peak_mib = {cal.per_task_mib:.0f}"
+        f"Terraform: light_render_mib = {light_mib} (measured per concurrent render: {cal.per_task_mib:.0f} MiB)"
     )

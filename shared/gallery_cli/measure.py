@@ -4,11 +4,13 @@ Native memory (libvips, libjpeg, libwebp) is invisible to tracemalloc, so every 
 Python process: it loads the engine, warms it up on a tiny image, resets the kernel's peak-RSS counter, then
 renders the photos in N threads at once (one libvips thread each, as the function does) and reports its peak
 RSS (VmHWM) above the warmed-up baseline. Doing that for 1, 2 and 4 threads and fitting a line gives the
-memory one more concurrent render costs: the per-task figure that Terraform's `per_task_peak_mib` wants.
+memory one more concurrent render costs, to compare with the estimate (gallery.engine.memory) the function
+admits renders by.
 
-The concurrency formula is the one `infra/terraform/locals.tf` uses:
+The request concurrency formula is the one `infra/terraform/locals.tf` uses, with the estimate of an ordinary
+photo (Terraform's `light_render_mib`):
 
-    concurrency = max(1, min(floor((memory_mib - baseline_mib) / per_task_mib), tasks_per_vcpu * vcpu))
+    concurrency = max(1, min(floor((memory_mib - baseline_mib) / light_render_mib), tasks_per_vcpu * vcpu))
 """
 
 from __future__ import annotations
@@ -87,12 +89,12 @@ class CapacityRow:
 def concurrency(
     memory_mib: int,
     vcpu: int,
-    per_task_mib: float,
+    light_render_mib: float,
     baseline_mib: float = INSTANCE_BASELINE_MIB,
     tasks_per_vcpu: int = TASKS_PER_VCPU,
 ) -> int:
-    """Renders one instance may run at once: the Terraform formula."""
-    return max(1, min(math.floor((memory_mib - baseline_mib) / per_task_mib), tasks_per_vcpu * vcpu))
+    """Requests one instance takes at once: the Terraform formula (memory itself is bounded by admission)."""
+    return max(1, min(math.floor((memory_mib - baseline_mib) / light_render_mib), tasks_per_vcpu * vcpu))
 
 
 def photos_per_hour(conc: int, vcpu: int, cpu_s_per_photo: float) -> int:
@@ -101,7 +103,7 @@ def photos_per_hour(conc: int, vcpu: int, cpu_s_per_photo: float) -> int:
 
 
 def capacity_table(
-    per_task_mib: float,
+    light_render_mib: float,
     cpu_s_per_photo: float,
     *,
     load_per_hour: int = 10_000,
@@ -116,7 +118,7 @@ def capacity_table(
             if not _MIN_MEMORY_MIB.get(vcpu, 0) <= memory <= _MAX_MEMORY_MIB.get(vcpu, 1 << 30):
                 rows.append(CapacityRow(memory, vcpu, None, None, None))
                 continue
-            conc = concurrency(memory, vcpu, per_task_mib, baseline_mib, tasks_per_vcpu)
+            conc = concurrency(memory, vcpu, light_render_mib, baseline_mib, tasks_per_vcpu)
             per_hour = photos_per_hour(conc, vcpu, cpu_s_per_photo)
             rows.append(CapacityRow(memory, vcpu, conc, per_hour, math.ceil(load_per_hour / per_hour)))
     return rows

@@ -9,10 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
+from gallery.engine import estimate_render
 from gallery.engine import render as render_photo
 from gallery.errors import GalleryError
 from gallery.service import ServiceConfig
 from gallery_cli.base import EnvFileOption, JsonOption, app, err, load_settings, out
+from gallery_cli.peak import measure_render
 from gallery_cli.presets import parse_meta, variant_request, write_result
 from gallery_cli.terminal import safe_text
 
@@ -36,7 +38,10 @@ def render(
         ),
     ] = None,
 ) -> None:
-    """Render photos locally with exactly the engine and settings the function uses, plus preset variants."""
+    """Render photos locally with exactly the engine and settings the function uses, plus preset variants.
+
+    Each file's estimated peak memory (from its header, as the function admits renders) and measured peak (its
+    renditions rendered again in a fresh process: MiB above an idle, warmed-up engine) are reported with it."""
     settings = load_settings(env_file)
     config = ServiceConfig.from_settings(settings)
     spec = config.spec if keep_wide_gamut is None else replace(config.spec, keep_wide_gamut=keep_wide_gamut)
@@ -46,6 +51,7 @@ def render(
     for file in files:
         data = file.read_bytes()
         try:
+            estimate = estimate_render(data, spec, config.limits)
             result = render_photo(data, spec, config.limits, variants)
         except GalleryError as exc:
             failed += 1
@@ -53,6 +59,7 @@ def render(
             err.print(f"[red]{safe_text(file)}: {safe_text(exc.code)}: {safe_text(exc.reason)}[/red]")
             continue
         written = write_result(result, out_dir / file.stem)
+        measured = measure_render(file, spec, config.limits)
         results.append(
             {
                 "file": str(file),
@@ -60,12 +67,16 @@ def render(
                 "height": result.height,
                 "render_ms": result.render_ms,
                 **written,
+                "estimate_mib": estimate.total_mib,
+                "peak_mib": measured.peak_mib,
+                "estimate": estimate.as_dict(),
             }
         )
         if not as_json:
             out.print(
                 f"{safe_text(file)}: {result.width}x{result.height}, {len(result.renditions)} renditions, "
-                f"{len(result.variants)} variants, {result.render_ms} ms"
+                f"{len(result.variants)} variants, {result.render_ms} ms, "
+                f"memory {measured.peak_mib:.0f} MiB (estimated {estimate.total_mib} MiB)"
             )
     if as_json:
         out.print_json(json.dumps(results))

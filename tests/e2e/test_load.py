@@ -17,7 +17,7 @@ from tests.e2e.conftest import Harness, build_harness
 from tests.paths import LARGE, ORIENTATION, SAMPLES
 
 COUNT = 200
-CONCURRENCY = 2  # RENDER_CONCURRENCY
+CONCURRENCY = 2  # request concurrency (gunicorn threads), as deployed with 1 vCPU
 SLACK_MIB = 64  # HTTP buffers of the queued requests, allocator slack
 
 
@@ -70,10 +70,9 @@ def _settled(doc: dict[str, object] | None) -> bool:
 
 def test_two_hundred_photos_at_once(devstack_factory: Callable[..., DevStack]) -> None:
     stack = devstack_factory(
-        # As deployed (infra/terraform/locals.tf): request concurrency = RENDER_CONCURRENCY, 2 malloc arenas.
+        # As deployed (infra/terraform/locals.tf): request concurrency 2 with 1 vCPU, 2 malloc arenas.
         function_env={
             "LOG_LEVEL": "WARNING",
-            "RENDER_CONCURRENCY": str(CONCURRENCY),
             "THREADS": str(CONCURRENCY),
             "MALLOC_ARENA_MAX": "2",
         },

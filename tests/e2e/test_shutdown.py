@@ -17,6 +17,8 @@ from tests.e2e.conftest import Harness, build_harness
 from tests.paths import LARGE
 
 PHOTOS = 6
+# A render budget that fits two of these photos (estimated ~110 MiB each) at once: the others wait for memory.
+BUDGET_ENV = {"INSTANCE_MEMORY_MIB": "450", "INSTANCE_BASELINE_MIB": "200"}
 
 
 def _manifest_is_complete(h: Harness, name: str, doc: dict[str, Any] | None) -> bool:
@@ -27,7 +29,9 @@ def _manifest_is_complete(h: Harness, name: str, doc: dict[str, Any] | None) -> 
 
 def test_sigterm_mid_render_finishes_or_abandons_cleanly(devstack_factory: Callable[..., DevStack]) -> None:
     # Enough delivery attempts to outlast the restart below without dead-lettering.
-    stack = devstack_factory(max_delivery_attempts=100, min_backoff_seconds=0.2, max_backoff_seconds=1.0)
+    stack = devstack_factory(
+        function_env=BUDGET_ENV, max_delivery_attempts=100, min_backoff_seconds=0.2, max_backoff_seconds=1.0
+    )
     try:
         h = build_harness(stack)
         data = (LARGE / "landscape_20mp.jpg").read_bytes()
@@ -35,7 +39,7 @@ def test_sigterm_mid_render_finishes_or_abandons_cleanly(devstack_factory: Calla
         for name in names:
             h.upload(name, data)
         h.wait_doc(names[0], lambda d: d is not None)
-        time.sleep(0.5)  # renders are running (two at once), the others wait for a slot
+        time.sleep(0.5)  # renders are running (two at once), the others wait for memory
         process = stack.process("function")
         assert process is not None and process.pid is not None
         os.killpg(process.pid, signal.SIGTERM)

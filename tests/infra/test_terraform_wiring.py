@@ -123,7 +123,8 @@ def test_every_variable_is_typed_described_and_validated_where_it_has_a_range() 
         "function_runtime",
         "function_memory_mib",
         "function_cpu",
-        "per_task_peak_mib",
+        "light_render_mib",
+        "instance_baseline_mib",
         "function_timeout_seconds",
         "min_instance_count",
         "max_instance_count",
@@ -332,23 +333,36 @@ def test_function_env_names_are_exactly_what_the_code_reads() -> None:
     assert local("function_env")["VIPS_CONCURRENCY"] == "1"
 
 
-def test_concurrency_is_derived_from_memory_and_the_per_task_peak() -> None:
+def test_the_code_gets_the_instance_memory_and_baseline_it_budgets_renders_with() -> None:
+    env = local("function_env")
+    assert unwrap(env["INSTANCE_MEMORY_MIB"]) == "tostring(var.function_memory_mib)"
+    assert unwrap(env["INSTANCE_BASELINE_MIB"]) == "tostring(var.instance_baseline_mib)"
     service = block(resource(FUNCTION), "service_config")
-    assert unwrap(service["max_instance_request_concurrency"]) == "local.render_concurrency"
-    assert unwrap(local("function_env")["RENDER_CONCURRENCY"]) == "tostring(local.render_concurrency)"
+    assert "var.function_memory_mib" in service["available_memory"]  # the same figure Cloud Run enforces
+    base = defaults()
+    settings = Settings(
+        instance_memory_mib=base["function_memory_mib"], instance_baseline_mib=base["instance_baseline_mib"]
+    )
+    assert settings.memory_budget_mib == base["function_memory_mib"] - base["instance_baseline_mib"]
+    assert Settings.model_fields["instance_baseline_mib"].default == base["instance_baseline_mib"]
+    assert Settings.model_fields["instance_memory_mib"].default == base["function_memory_mib"]
+
+
+def test_request_concurrency_lets_light_photos_use_the_memory_budget() -> None:
+    service = block(resource(FUNCTION), "service_config")
+    assert unwrap(service["max_instance_request_concurrency"]) == "local.request_concurrency"
     assert unwrap(service["available_memory"]) != "", "memory must be set"
-    assert "var.function_memory_mib" in service["available_memory"]
     assert "var.function_cpu" in service["available_cpu"]
-    expression = local("render_concurrency")
-    for needed in ("var.function_memory_mib", "var.per_task_peak_mib", "var.function_cpu"):
+    expression = local("request_concurrency")
+    for needed in ("var.function_memory_mib", "var.instance_baseline_mib", "var.light_render_mib", "var.function_cpu"):
         assert needed in expression
-    assert variable_default("per_task_peak_mib") == 120  # gallery calibrate: worst sample, progressive 20 MP
+    assert variable_default("light_render_mib") == 110  # gallery calibrate: estimate of a 20 MP camera JPEG
     base = defaults()
     for memory in (512, 1024, 2048, 4096, 8192):
         for cpu in (1, 2, 4):
             values = {**base, "function_memory_mib": memory, "function_cpu": cpu}
             got = evaluate(expression, values)
-            memory_bound = math.floor((memory - base["instance_baseline_mib"]) / base["per_task_peak_mib"])
+            memory_bound = math.floor((memory - base["instance_baseline_mib"]) / base["light_render_mib"])
             assert got == max(1, min(memory_bound, base["tasks_per_vcpu"] * cpu))
             assert got >= 1
 
@@ -363,7 +377,7 @@ def _doc_table() -> list[dict[str, int]]:
             {
                 "memory": int(re.search(r"\((\d+) MiB\)", cells[0]).group(1)),  # type: ignore[union-attr]
                 "cpu": int(cells[1]),
-                "per_task": int(cells[2]),
+                "light": int(cells[2]),
                 "memory_bound": int(cells[3]),
                 "cpu_cap": int(cells[4]),
                 "concurrency": int(cells[5]),
@@ -376,16 +390,16 @@ def test_the_documented_concurrency_table_matches_the_formula() -> None:
     rows = _doc_table()
     assert {r["memory"] for r in rows} >= {1024, 2048, 4096}
     base = defaults()
-    expression = local("render_concurrency")
+    expression = local("request_concurrency")
     for row in rows:
         values = {
             **base,
             "function_memory_mib": row["memory"],
             "function_cpu": row["cpu"],
-            "per_task_peak_mib": row["per_task"],
+            "light_render_mib": row["light"],
         }
         assert evaluate(expression, values) == row["concurrency"], row
-        assert row["memory_bound"] == math.floor((row["memory"] - base["instance_baseline_mib"]) / row["per_task"])
+        assert row["memory_bound"] == math.floor((row["memory"] - base["instance_baseline_mib"]) / row["light"])
         assert row["cpu_cap"] == base["tasks_per_vcpu"] * row["cpu"]
 
 
