@@ -344,8 +344,8 @@ def test_the_code_gets_the_instance_memory_and_baseline_it_budgets_renders_with(
         instance_memory_mib=base["function_memory_mib"], instance_baseline_mib=base["instance_baseline_mib"]
     )
     assert settings.memory_budget_mib == base["function_memory_mib"] - base["instance_baseline_mib"]
-    assert Settings.model_fields["instance_baseline_mib"].default == base["instance_baseline_mib"]
-    assert Settings.model_fields["instance_memory_mib"].default == base["function_memory_mib"]
+    assert Settings().instance_baseline_mib == base["instance_baseline_mib"]
+    assert Settings().instance_memory_mib == base["function_memory_mib"]
 
 
 def test_request_concurrency_lets_light_photos_use_the_memory_budget() -> None:
