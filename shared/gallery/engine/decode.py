@@ -10,6 +10,8 @@ from gallery.engine.limits import check_bytes, check_header, check_isobmff_compl
 from gallery.engine.loaders import (
     check_still_image,
     check_tiff_variant,
+    cielab8_size,
+    decode_cielab8,
     explain_tiff_failure,
     load_options,
     open_image,
@@ -52,9 +54,24 @@ def _transparent(image: pyvips.Image) -> bool:
     return image.bands in (2, 4) and image[image.bands - 1].max() == 0
 
 
+def _decode_cielab8(data: bytes, size: tuple[int, int], max_width: int, limits: Limits, wide: bool) -> Decoded:
+    width, height = size
+    _check_limits(width, height, len(data), limits)
+    try:
+        image = managed_thumbnail(decode_cielab8(data), min(max_width, width), SourceColour(), wide)
+    except (OSError, ValueError) as err:
+        raise CorruptImageError(f"the tiff data is damaged or truncated: {str(err)[:300]}") from err
+    except pyvips.Error as err:
+        raise _vips_error("tiff", err) from err
+    return Decoded(header=Header(format="tiff", width=width, height=height, pages=1, exif=None), image=image)
+
+
 def _decode_with_vips(data: bytes, fmt: str, max_width: int, limits: Limits, keep_wide_gamut: bool) -> Decoded:
     if fmt == "tiff":
         check_tiff_variant(data)
+        lab_size = cielab8_size(data)
+        if lab_size is not None:
+            return _decode_cielab8(data, lab_size, max_width, limits, keep_wide_gamut)
     try:
         probe = open_image(data, fmt, access="sequential")
         pages = probe.get("n-pages") if probe.get_typeof("n-pages") else 1

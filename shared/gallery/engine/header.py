@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from gallery.engine.loaders import explain_tiff_failure, open_image, tiff_page
+from gallery.engine.loaders import cielab8_size, explain_tiff_failure, open_image, tiff_page
 from gallery.engine.sniff import sniff_format
 from gallery.engine.vips import pyvips
 from gallery.errors import CorruptImageError
@@ -30,6 +30,7 @@ class HeaderFacts:
     chroma_samples: float = 3.0  # JPEG: samples stored per pixel (4:2:0 YCbCr 1.5, 4:2:2 2, 4:4:4 3, CMYK 4)
     interlaced: bool = False  # Adam7 PNG: decoded whole before the first row is ready
     lossless: bool = False  # VP8L WebP (or any VP8L animation frame): decoded whole into an ARGB buffer
+    pillow_decoded: bool = False  # 8-bit CIELab TIFF: decoded whole by Pillow and converted to sRGB
     file_bytes: int = 0
 
     @property
@@ -124,6 +125,12 @@ def _get(image: pyvips.Image, name: str, default: object) -> object:
 def read_header(data: bytes) -> HeaderFacts:
     """The header facts of `data` (any supported format); raises CorruptImageError if libvips cannot read it."""
     fmt = sniff_format(data)
+    lab_size = cielab8_size(data) if fmt == "tiff" else None
+    if lab_size is not None:
+        width, height = lab_size
+        return HeaderFacts(
+            format=fmt, width=width, height=height, bands=3, sample_bytes=1, pillow_decoded=True, file_bytes=len(data)
+        )
     try:
         image = open_image(data, fmt, access="sequential")
         pages = int(_get(image, "n-pages", 1))  # type: ignore[call-overload]

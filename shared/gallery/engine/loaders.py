@@ -109,6 +109,45 @@ def tiff_tags(data: bytes) -> dict[int, Any]:
         return {}
 
 
+def cielab8_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of an 8-bit CIELab TIFF, else None.
+
+    The bundled libvips reads 8-bit CIELab as LabQ and refuses it ("bad labq format"), its own output included,
+    so such a file is decoded by Pillow (which unpacks the signed a*/b* samples) and converted to sRGB by
+    LittleCMS instead. 16-bit and float CIELab load through libvips.
+    """
+    tags = tiff_tags(data)
+    bits = tags.get(258)
+    depth = bits[0] if isinstance(bits, tuple) and bits else bits
+    if tags.get(262) not in _TIFF_CIELAB or depth != 8 or 256 not in tags or 257 not in tags:
+        return None
+    return int(tags[256]), int(tags[257])
+
+
+def decode_cielab8(data: bytes) -> pyvips.Image:
+    """An 8-bit CIELab TIFF's first page as 8-bit sRGB (relative colorimetric, D50 Lab to sRGB)."""
+    from PIL import Image, ImageCms
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            if image.mode != "LAB":
+                raise UnsupportedImageError(
+                    f"8-bit CIELab TIFF read as {image.mode}: not supported", code="unsupported_format"
+                )
+            transform = ImageCms.buildTransform(
+                ImageCms.createProfile("LAB"),
+                ImageCms.createProfile("sRGB"),
+                "LAB",
+                "RGB",
+                renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            )
+            rgb = ImageCms.applyTransform(image, transform)
+    assert rgb is not None
+    return pyvips.Image.new_from_memory(rgb.tobytes(), rgb.width, rgb.height, 3, "uchar")
+
+
 def check_tiff_variant(data: bytes) -> None:
     """Refuse, by name, TIFF variants this libvips cannot decode correctly, before any pixel is read.
 

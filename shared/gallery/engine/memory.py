@@ -44,6 +44,7 @@ AVIF_DECODE_BYTES_PER_PIXEL = 15.2  # libheif + libaom, per pixel and sample byt
 HEIF_DECODE_BYTES_PER_PIXEL = 4.5  # libheif + libde265 through pillow-heif: RGB buffer + YUV planes
 GIF_DECODE_BYTES_PER_PIXEL = 8  # RGBA canvas and the previous frame
 WEBP_LOSSLESS_BYTES_PER_PIXEL = 4  # libwebp's ARGB buffer
+PILLOW_LAB_BYTES_PER_PIXEL = 12  # 8-bit CIELab TIFF: Pillow LAB (4) + RGB (4) images + their bytes (3)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def _whole_image_bytes(facts: HeaderFacts) -> float:
         return px * HEIF_DECODE_BYTES_PER_PIXEL * facts.sample_bytes
     if facts.format == "gif":
         return px * GIF_DECODE_BYTES_PER_PIXEL
+    if facts.pillow_decoded:
+        return px * PILLOW_LAB_BYTES_PER_PIXEL
     return 0.0
 
 
