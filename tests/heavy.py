@@ -75,6 +75,15 @@ def tiff_tiled16() -> bytes:
     return bytes(image.tiffsave_buffer(compression="deflate", predictor="horizontal", tile=True, level=1))
 
 
+def tiff_cielab8_8k() -> bytes:
+    """8-bit CIELab, which decode hands to Pillow and LittleCMS: decoded whole."""
+    image = _photo(*EIGHT_K)
+    rgb = Image.frombytes("RGB", (image.width, image.height), bytes(image.write_to_memory()))
+    out = io.BytesIO()
+    rgb.convert("LAB").save(out, "TIFF", compression="tiff_adobe_deflate")
+    return out.getvalue()
+
+
 def webp_lossless() -> bytes:
     return bytes(_photo(*WEBP_MAX).webpsave_buffer(lossless=True, effort=0))
 
@@ -124,6 +133,7 @@ HEAVY: dict[str, Callable[[], bytes]] = {
     "jpeg_panorama_30000px.jpg": jpeg_panorama,
     "tiff_float_100mp.tif": tiff_float,
     "tiff_tiled16_100mp.tif": tiff_tiled16,
+    "tiff_cielab8_8k.tif": tiff_cielab8_8k,
     "webp_lossless_16383x6000.webp": webp_lossless,
     "webp_animated_lossless_6000px.webp": webp_animated_lossless,
     "gif_500_frames.gif": gif_max_frames,
