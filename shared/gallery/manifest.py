@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gallery.ids import rendition_name
@@ -14,14 +15,13 @@ def rendition_path(photo_id: str, generation: int, rendition: EncodedRendition) 
     return rendition_name(photo_id, generation, rendition.width, rendition.extension)
 
 
-def ready_fields(
-    result: RenderResult, photo_id: str, generation: int, url_prefix: str, *, keep_gps: bool
-) -> dict[str, Any]:
-    """Manifest, `srcset` per format, a default `src`, dimensions, placeholder, colour and EXIF subset."""
+def rendition_entries(
+    renditions: Iterable[EncodedRendition], path_of: Callable[[EncodedRendition], str], url_prefix: str
+) -> list[dict[str, Any]]:
+    """One manifest entry per rendition: size, format, bytes, object path and public URL."""
     entries: list[dict[str, Any]] = []
-    srcset: dict[str, str] = {}
-    for rendition in result.renditions:
-        path = rendition_path(photo_id, generation, rendition)
+    for rendition in renditions:
+        path = path_of(rendition)
         entries.append(
             {
                 "width": rendition.width,
@@ -33,11 +33,26 @@ def ready_fields(
                 "url": f"{url_prefix}/{path}",
             }
         )
-    for fmt in dict.fromkeys(r["format"] for r in entries):
-        same = [r for r in entries if r["format"] == fmt]
-        srcset[fmt] = ", ".join(f"{r['url']} {r['width']}w" for r in same)
-    first_format = [r for r in entries if r["format"] == entries[0]["format"]]
-    fitting = [r for r in first_format if r["width"] <= PREFERRED_SRC_WIDTH] or first_format[:1]
+    return entries
+
+
+def srcset_and_src(entries: list[dict[str, Any]]) -> tuple[dict[str, str], str | None]:
+    """`srcset` per format, and a default `src`: the first format's widest rendition up to 1280 px."""
+    srcset = {
+        fmt: ", ".join(f"{e['url']} {e['width']}w" for e in entries if e["format"] == fmt)
+        for fmt in dict.fromkeys(e["format"] for e in entries)
+    }
+    first = [e for e in entries if e["format"] == entries[0]["format"]] if entries else []
+    fitting = [e for e in first if e["width"] <= PREFERRED_SRC_WIDTH] or first[:1]
+    return srcset, (fitting[-1]["url"] if fitting else None)
+
+
+def ready_fields(
+    result: RenderResult, photo_id: str, generation: int, url_prefix: str, *, keep_gps: bool
+) -> dict[str, Any]:
+    """Manifest, `srcset` per format, a default `src`, dimensions, placeholder, colour and EXIF subset."""
+    entries = rendition_entries(result.renditions, lambda r: rendition_path(photo_id, generation, r), url_prefix)
+    srcset, src = srcset_and_src(entries)
     return {
         "width": result.width,
         "height": result.height,
@@ -46,7 +61,7 @@ def ready_fields(
         "has_alpha": result.has_alpha,
         "renditions": entries,
         "srcset": srcset,
-        "src": fitting[-1]["url"],
+        "src": src,
         "placeholder": {"type": "thumbhash", "value": result.placeholder},
         "dominant_color": result.dominant_color,
         "exif": result.exif.as_dict(keep_gps=keep_gps),

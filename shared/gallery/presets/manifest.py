@@ -8,9 +8,10 @@ removed with the photo's default renditions.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import Any
 
-from gallery.manifest import PREFERRED_SRC_WIDTH
+from gallery.manifest import rendition_entries, srcset_and_src
 from gallery.model import EncodedRendition, VariantRendering
 
 
@@ -33,33 +34,15 @@ def variant_fields(
     """Per preset and language: the renditions, `srcset` per format and a default `src`."""
     out: list[dict[str, Any]] = []
     for variant in variants:
-        entries: list[dict[str, Any]] = []
-        for rendition in variant.renditions:
-            path = variant_path(pid, generation, variant, rendition)
-            entries.append(
-                {
-                    "width": rendition.width,
-                    "height": rendition.height,
-                    "format": rendition.format,
-                    "content_type": rendition.content_type,
-                    "bytes": len(rendition.data),
-                    "path": path,
-                    "url": f"{url_prefix}/{path}",
-                }
-            )
-        srcset = {
-            fmt: ", ".join(f"{e['url']} {e['width']}w" for e in entries if e["format"] == fmt)
-            for fmt in dict.fromkeys(e["format"] for e in entries)
-        }
-        first = [e for e in entries if entries and e["format"] == entries[0]["format"]]
-        fitting = [e for e in first if e["width"] <= PREFERRED_SRC_WIDTH] or first[:1]
+        entries = rendition_entries(variant.renditions, partial(variant_path, pid, generation, variant), url_prefix)
+        srcset, src = srcset_and_src(entries)
         out.append(
             {
                 "preset": variant.preset,
                 "language": variant.language,
                 "renditions": entries,
                 "srcset": srcset,
-                "src": fitting[-1]["url"] if fitting else None,
+                "src": src,
             }
         )
     return out
