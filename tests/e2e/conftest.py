@@ -12,6 +12,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
 from gallery.ids import photo_id
+from gallery.model import PhotoStatus
 from gallery_devstack.stack import DevStack
 
 
@@ -60,6 +61,12 @@ class Harness:
                 timeout=5,
             )
         return list(response.received_messages)
+
+
+def settled(doc: dict[str, Any] | None) -> bool:
+    """The document has its outcome: ready or failed (PhotoStatus.settled)."""
+    status = PhotoStatus.of(doc)
+    return status is not None and status.settled
 
 
 def build_harness(stack: DevStack) -> Harness:

@@ -7,14 +7,10 @@ import uuid
 
 from gallery.engine.vips import pyvips
 from tests.corpus import Failed, Ready, corpus, too_large
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import Harness, settled
 from tests.paths import ORIENTATION
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-
-
-def _settled(doc: dict[str, object] | None) -> bool:
-    return doc is not None and doc.get("status") in ("ready", "failed")
 
 
 def test_every_input_ends_ready_or_failed_with_its_code(e2e: Harness) -> None:
@@ -25,7 +21,7 @@ def test_every_input_ends_ready_or_failed_with_its_code(e2e: Harness) -> None:
     deadline = time.monotonic() + 120
     outcomes: dict[str, dict[str, object]] = {}
     for item in cases:
-        doc = e2e.wait_doc(prefix + item.name, _settled, timeout=max(1.0, deadline - time.monotonic()))
+        doc = e2e.wait_doc(prefix + item.name, settled, timeout=max(1.0, deadline - time.monotonic()))
         assert doc is not None
         outcomes[item.name] = doc
     wrong = []

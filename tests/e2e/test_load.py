@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections import Counter
@@ -13,8 +12,9 @@ from pathlib import Path
 from gallery.ids import photo_id
 from gallery_devstack.stack import DevStack
 from tests.corpus import Case, Failed, Ready, case
-from tests.e2e.conftest import Harness, build_harness
+from tests.e2e.conftest import Harness, build_harness, settled
 from tests.paths import LARGE, ORIENTATION, SAMPLES
+from tests.procfs import status_mib, worker_pid
 
 COUNT = 200
 CONCURRENCY = 2  # request concurrency (gunicorn threads), as deployed with 1 vCPU
@@ -47,27 +47,6 @@ def _mix() -> list[Case]:
     return mix
 
 
-def _worker_pid(master: int) -> int:
-    """The gunicorn worker (functions-framework runs one) that serves the requests."""
-    deadline = time.monotonic() + 20
-    while not (children := Path(f"/proc/{master}/task/{master}/children").read_text().split()):
-        assert time.monotonic() < deadline, "no gunicorn worker"
-        time.sleep(0.05)
-    assert len(children) == 1, children
-    return int(children[0])
-
-
-def _status_mib(pid: int, key: str) -> float:
-    text = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(rf"^{key}:\s+(\d+) kB", text, re.M)
-    assert match, key
-    return int(match.group(1)) / 1024
-
-
-def _settled(doc: dict[str, object] | None) -> bool:
-    return doc is not None and doc.get("status") in ("ready", "failed")
-
-
 def test_two_hundred_photos_at_once(devstack_factory: Callable[..., DevStack]) -> None:
     stack = devstack_factory(
         # As deployed (infra/terraform/locals.tf): request concurrency 2 with 1 vCPU, 2 malloc arenas.
@@ -84,19 +63,19 @@ def test_two_hundred_photos_at_once(devstack_factory: Callable[..., DevStack]) -
         h: Harness = build_harness(stack)
         process = stack.process("function")
         assert process is not None and process.pid is not None
-        worker = _worker_pid(process.pid)
+        worker = worker_pid(process.pid)
         # Per-task peak: the largest photos of the mix rendered alone, one after the other, on a warm worker.
         per_task = 1.0
         for round_ in range(2):  # the first round warms the worker up
             for large in ("landscape_20mp.jpg", "dragonfly_13mp_4x3_progressive.jpg"):
-                before = _status_mib(worker, "VmRSS")
+                before = status_mib(worker, "VmRSS")
                 Path(f"/proc/{worker}/clear_refs").write_text("5")  # VmHWM restarts from the current RSS
                 name = f"load-warmup-{uuid.uuid4().hex[:6]}.jpg"
                 h.upload(name, (LARGE / large).read_bytes())
-                h.wait_doc(name, _settled, timeout=60)
+                h.wait_doc(name, settled, timeout=60)
                 if round_:
-                    per_task = max(per_task, _status_mib(worker, "VmHWM") - before)
-        baseline = _status_mib(worker, "VmRSS")
+                    per_task = max(per_task, status_mib(worker, "VmHWM") - before)
+        baseline = status_mib(worker, "VmRSS")
         Path(f"/proc/{worker}/clear_refs").write_text("5")
 
         prefix = f"load-{uuid.uuid4().hex[:8]}/"
@@ -112,11 +91,11 @@ def test_two_hundred_photos_at_once(devstack_factory: Callable[..., DevStack]) -
         while len(docs) < len(expected) and time.monotonic() < deadline:
             for snap in collection.stream():
                 doc = snap.to_dict()
-                if snap.id in expected and _settled(doc):
+                if snap.id in expected and settled(doc):
                     docs[snap.id] = doc
             time.sleep(0.5)
         elapsed = time.monotonic() - started
-        peak = _status_mib(worker, "VmHWM")
+        peak = status_mib(worker, "VmHWM")
 
         missing = [expected[pid][0] for pid in expected if pid not in docs]
         assert missing == [], f"{len(missing)} photos never settled: {missing[:5]}"

@@ -10,19 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from gallery_devstack.stack import DevStack
-from tests.e2e.conftest import Harness, build_harness
-from tests.e2e.test_load import _status_mib, _worker_pid
+from tests.e2e.conftest import Harness, build_harness, settled
 from tests.paths import ORIENTATION
+from tests.procfs import status_mib, worker_pid
 
 INSTANCE_MEMORY_MIB = 1280
 INSTANCE_BASELINE_MIB = 256  # checked below against the worker's measured idle RSS
 REQUESTS = 6  # request concurrency: more than memory lets render at once, so admission decides
 # Estimated ~1.1 GiB and ~1.7 GiB, over the 1024 MiB budget (each would run alone in the default 2 GiB instance).
 TOO_LARGE = ("png_rgba16_interlaced_100mp.png", "avif_100mp.avif")
-
-
-def _settled(doc: dict[str, object] | None) -> bool:
-    return doc is not None and doc.get("status") in ("ready", "failed")
 
 
 def test_concurrent_heavy_uploads_stay_within_the_instance_memory(
@@ -44,11 +40,11 @@ def test_concurrent_heavy_uploads_stay_within_the_instance_memory(
         h: Harness = build_harness(stack)
         process = stack.process("function")
         assert process is not None and process.pid is not None
-        worker = _worker_pid(process.pid)
+        worker = worker_pid(process.pid)
         warm = f"mem-warmup-{uuid.uuid4().hex[:6]}.jpg"
         h.upload(warm, (ORIENTATION / "landscape_1.jpg").read_bytes())
-        h.wait_doc(warm, _settled, timeout=60)
-        idle = _status_mib(worker, "VmRSS")
+        h.wait_doc(warm, settled, timeout=60)
+        idle = status_mib(worker, "VmRSS")
         assert idle <= INSTANCE_BASELINE_MIB, f"the idle worker holds {idle:.0f} MiB, above the configured baseline"
         Path(f"/proc/{worker}/clear_refs").write_text("5")  # VmHWM restarts from the current RSS
 
@@ -57,9 +53,9 @@ def test_concurrent_heavy_uploads_stay_within_the_instance_memory(
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(items)) as pool:
             list(pool.map(lambda item: h.upload(item[0], item[1].read_bytes(), "application/octet-stream"), items))
-        docs = {name: h.wait_doc(name, _settled, timeout=300) for name, _ in items}
+        docs = {name: h.wait_doc(name, settled, timeout=300) for name, _ in items}
         elapsed = time.monotonic() - started
-        peak = _status_mib(worker, "VmHWM")
+        peak = status_mib(worker, "VmHWM")
 
         for name, doc in docs.items():
             assert doc is not None

@@ -14,7 +14,7 @@ import pytest
 from gallery.engine.vips import pyvips
 from gallery_devstack.processes import REPO_ROOT
 from gallery_devstack.stack import DevStack
-from tests.e2e.conftest import Harness, build_harness
+from tests.e2e.conftest import Harness, build_harness, settled
 from tests.paths import SAMPLES
 
 PRESETS = [
@@ -61,7 +61,7 @@ def test_an_upload_with_titles_gets_a_variant_per_language_whose_files_exist(pre
     blob = e2e.uploads.blob(name)
     blob.metadata = {"title-hi": "झील पर शाम", "title-en": "Evening at the lake", "presets": "relief"}
     blob.upload_from_string((SAMPLES / "gps_DSCN0010.jpg").read_bytes(), content_type="image/jpeg")
-    doc = e2e.wait_doc(name, lambda d: d is not None and d.get("status") in ("ready", "failed"), timeout=90)
+    doc = e2e.wait_doc(name, settled, timeout=90)
     assert doc is not None and doc["status"] == "ready", doc
     variants = doc["variants"]
     assert [(v["preset"], v["language"]) for v in variants] == [("card", "hi"), ("card", "en"), ("relief", None)]
