@@ -8,6 +8,8 @@ from gallery.ids import rendition_name
 from gallery.model import EncodedRendition, RenderResult
 
 PREFERRED_SRC_WIDTH = 1280
+# The widest-supported format present is the fallback: `src`, and the <img> of a <picture>.
+FALLBACK_ORDER = ("jpeg", "webp", "avif")
 
 
 def rendition_path(photo_id: str, generation: int, rendition: EncodedRendition) -> str:
@@ -36,8 +38,10 @@ def ready_fields(
     for fmt in dict.fromkeys(r["format"] for r in entries):
         same = [r for r in entries if r["format"] == fmt]
         srcset[fmt] = ", ".join(f"{r['url']} {r['width']}w" for r in same)
-    first_format = [r for r in entries if r["format"] == entries[0]["format"]]
-    fitting = [r for r in first_format if r["width"] <= PREFERRED_SRC_WIDTH] or first_format[:1]
+    present = [r["format"] for r in entries]
+    fallback = next((f for f in FALLBACK_ORDER if f in present), present[0])
+    fallback_entries = [r for r in entries if r["format"] == fallback]
+    fitting = [r for r in fallback_entries if r["width"] <= PREFERRED_SRC_WIDTH] or fallback_entries[:1]
     return {
         "width": result.width,
         "height": result.height,

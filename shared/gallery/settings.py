@@ -59,9 +59,27 @@ class Settings(BaseSettings):
         ),
     )
     rendition_formats: Annotated[tuple[OutputFormat, ...], NoDecode] = Field(
-        default=("webp",), description="Comma-separated output formats: webp, avif, jpeg."
+        default=("avif", "webp"),
+        description=(
+            "Comma-separated output formats: webp, avif, jpeg. Browsers take the first they support in the order "
+            "avif, webp, jpeg; the last of those present is the fallback (docs/renditions.md)."
+        ),
     )
-    rendition_quality: int = Field(default=80, ge=1, le=100, description="Encoder quality (1-100).")
+    rendition_quality: int = Field(
+        default=80, ge=1, le=100, description="Fixed encoder quality (1-100), used when QUALITY_TARGET is 0."
+    )
+    quality_target: float = Field(
+        default=78.0,
+        ge=0,
+        lt=100,
+        description=(
+            "SSIMULACRA2 score (0-100; 70 high quality, 90 visually lossless) each format is encoded to: the lowest "
+            "quality within QUALITY_MIN..QUALITY_MAX that reaches it, decided per photo on a small rendition. "
+            "0 encodes every rendition at RENDITION_QUALITY."
+        ),
+    )
+    quality_min: int = Field(default=30, ge=1, le=100, description="Lowest encoder quality the search may choose.")
+    quality_max: int = Field(default=90, ge=1, le=100, description="Highest encoder quality the search may choose.")
     webp_effort: int = Field(
         default=2,
         ge=0,
@@ -201,6 +219,12 @@ class Settings(BaseSettings):
     def memory_budget_mib(self) -> int:
         """What renders may use at once: the instance's memory above its idle baseline."""
         return self.instance_memory_mib - self.instance_baseline_mib
+
+    @model_validator(mode="after")
+    def _check_quality_bounds(self) -> Settings:
+        if self.quality_min > self.quality_max:
+            raise ValueError("quality_min must not exceed quality_max")
+        return self
 
     @property
     def renditions_url_prefix(self) -> str:

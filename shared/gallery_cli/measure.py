@@ -159,6 +159,9 @@ def measure_once(
             "webp_effort": spec.webp_effort,
             "avif_effort": spec.avif_effort,
             "keep_wide_gamut": spec.keep_wide_gamut,
+            "quality_target": spec.quality_target,
+            "quality_min": spec.quality_min,
+            "quality_max": spec.quality_max,
             "tasks": tasks,
             "rounds": rounds,
             "result": str(result),
@@ -232,6 +235,9 @@ def _worker(job: dict[str, object]) -> None:
         webp_effort=int(job["webp_effort"]),  # type: ignore[call-overload]
         avif_effort=int(job["avif_effort"]),  # type: ignore[call-overload]
         keep_wide_gamut=bool(job.get("keep_wide_gamut", False)),
+        quality_target=float(job.get("quality_target", 0.0)),  # type: ignore[arg-type]
+        quality_min=int(job.get("quality_min", 30)),  # type: ignore[call-overload]
+        quality_max=int(job.get("quality_max", 90)),  # type: ignore[call-overload]
     )
     tasks = int(job["tasks"])  # type: ignore[call-overload]
     rounds = int(job["rounds"])  # type: ignore[call-overload]

@@ -107,13 +107,18 @@ def test_photos_appear_fail_and_disappear_live(site: Harness, browser: Browser) 
     tile = _tile(doc["photo_id"])
     page.wait_for_selector(f"{tile}[data-status=ready].loaded img.photo")
     img = page.locator(f"{tile} img.photo")
+    # the <img> lists the fallback format (WebP), a <source type=image/avif> the AVIF renditions
     srcset = img.get_attribute("srcset") or ""
-    assert _srcset_urls(srcset) == {r["url"] for r in doc["renditions"]}
+    assert _srcset_urls(srcset) == {r["url"] for r in doc["renditions"] if r["format"] == "webp"}
+    source = page.locator(f"{tile} picture source[type='image/avif']")
+    assert _srcset_urls(source.get_attribute("srcset") or "") == {
+        r["url"] for r in doc["renditions"] if r["format"] == "avif"
+    }
     assert img.get_attribute("src") == doc["src"]
     assert img.get_attribute("sizes")
     natural_width, current = img.evaluate("el => [el.naturalWidth, el.currentSrc]")
     assert natural_width > 0
-    assert current in {r["url"] for r in doc["renditions"]}
+    assert current in {r["url"] for r in doc["renditions"] if r["format"] == "avif"}  # a current browser takes AVIF
     assert loaded.get(current) == 200  # fetched from the renditions bucket (fake-gcs-server)
     placeholder = page.locator(f"{tile} img.placeholder").get_attribute("src") or ""
     assert placeholder.startswith("data:image/png;base64,")  # decoded ThumbHash, shown until the photo loads

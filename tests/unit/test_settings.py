@@ -31,6 +31,10 @@ def test_reads_comma_separated_lists_from_the_environment(monkeypatch: pytest.Mo
         ("RENDITION_QUALITY", "101"),
         ("INSTANCE_MEMORY_MIB", "128"),
         ("INSTANCE_BASELINE_MIB", "-1"),
+        ("QUALITY_TARGET", "100"),
+        ("QUALITY_TARGET", "-1"),
+        ("QUALITY_MIN", "91"),  # above the default QUALITY_MAX
+        ("QUALITY_MAX", "0"),
         ("PHOTOS_COLLECTION", "a/b"),
         ("UPLOADS_BUCKET", "gallery-renditions"),
     ],
@@ -39,6 +43,13 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_the_quality_search_is_on_by_default_and_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().quality_target > 0
+    assert Settings().rendition_formats == ("avif", "webp")
+    monkeypatch.setenv("QUALITY_TARGET", "0")
+    assert Settings().quality_target == 0
 
 
 def test_frozen() -> None:
