@@ -299,7 +299,7 @@ variable "rendition_formats" {
 variable "quality_target" {
   type        = number
   description = "SSIMULACRA2 score each format is encoded to (QUALITY_TARGET); 0 encodes every rendition at rendition_quality."
-  default     = 78
+  default     = 77
 
   validation {
     condition     = var.quality_target >= 0 && var.quality_target < 100
@@ -354,7 +354,7 @@ variable "webp_effort" {
 variable "avif_effort" {
   type        = number
   description = "AVIF encoder effort 0 (fast) to 9 (small) (AVIF_EFFORT)."
-  default     = 2
+  default     = 3
 
   validation {
     condition     = var.avif_effort >= 0 && var.avif_effort <= 9

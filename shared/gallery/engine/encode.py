@@ -6,13 +6,14 @@ from gallery.engine.colour import ICC_FIELD
 from gallery.engine.vips import pyvips
 from gallery.model import OutputFormat
 
-# Working memory of one encode beyond its input pixels, in bytes per pixel of the rendition, with a fixed
-# part for the encoder's own state. Measured as the peak RSS rise of one encode, VIPS_CONCURRENCY=1, on
-# 0.3-7 MP renditions of samples/large (docs/renditions.md): libaom (AVIF, effort 1-4) holds the source in
-# YUV 4:2:0 plus its reference frames and analysis buffers, about 14 B/px and 40 MiB; libwebp about 6 B/px;
-# libjpeg with optimised progressive coding keeps every coefficient, about 4 B/px.
-_ENCODE_BYTES_PER_PIXEL: dict[OutputFormat, float] = {"avif": 14.0, "webp": 6.0, "jpeg": 4.0}
-_ENCODE_FIXED_BYTES: dict[OutputFormat, int] = {"avif": 40 << 20, "webp": 2 << 20, "jpeg": 1 << 20}
+# Working memory of one encode beyond its input pixels: a fixed part plus bytes per pixel of the rendition.
+# Measured as the peak RSS rise of one encode (VIPS_CONCURRENCY=1, landscape_20mp.jpg at 640-2560 px):
+# libaom (AVIF, effort 2-3) holds the source as YUV plus reference frames and analysis buffers, 9.3 / 24.3 /
+# 75.8 MiB at 0.23 / 0.92 / 3.7 MP, so about 8 MiB + 20 B/px; libwebp 3.9 / 11.2 MiB at 0.92 / 3.7 MP, about
+# 1 MiB + 3.5 B/px. JPEG (optimised progressive coding keeps every coefficient, 2 bytes each per sample at
+# 4:2:0) is estimated, not measured: 1 MiB + 4 B/px.
+_ENCODE_BYTES_PER_PIXEL: dict[OutputFormat, float] = {"avif": 20.0, "webp": 3.5, "jpeg": 4.0}
+_ENCODE_FIXED_BYTES: dict[OutputFormat, int] = {"avif": 8 << 20, "webp": 1 << 20, "jpeg": 1 << 20}
 
 
 def encode(image: pyvips.Image, fmt: OutputFormat, quality: int, *, webp_effort: int, avif_effort: int) -> bytes:
