@@ -70,6 +70,7 @@ class Calibration:
     intercept_mib: float  # the line's value at 0 tasks
     cpu_s_per_photo: float  # from the one-task run
     env: dict[str, str] = field(default_factory=dict)
+    quality_target: float = 0.0  # SSIMULACRA2 target of the search; 0: every rendition at `quality`
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -202,6 +203,7 @@ def calibrate(
         intercept_mib=round(intercept, 1),
         cpu_s_per_photo=round(one.cpu_s / one.renders, 3),
         env=dict(env or {}),
+        quality_target=spec.quality_target,
     )
 
 
