@@ -183,6 +183,19 @@ def test_tiny_and_thin_photos_render_every_format(width: int, height: int) -> No
         assert image.width <= width
 
 
+def test_a_tall_panorama_is_searched_on_its_middle_and_fits_every_format() -> None:
+    """200 x 17000: past AVIF's (16384) and WebP's (16383) largest side, so the renditions and the probes are
+    scaled to fit; the search scores a crop of the probe's middle rows, not the whole strip."""
+    strip = pyvips.Image.xyz(200, 17_000)[1].cast("uchar").bandjoin([90, 160]).copy(interpretation="srgb")
+    result = render(bytes(strip.jpegsave_buffer(Q=90)), SPEC)
+    sizes = {r.format: (r.width, r.height) for r in result.renditions}
+    assert max(sizes["avif"]) == 16_384 and max(sizes["webp"]) == 16_383
+    probe = strip.copy_memory()
+    choice = choose_quality(probe, "avif", SPEC)
+    assert choice.encodes <= MAX_ENCODES and choice.probe_data == b""  # a crop: nothing to reuse
+    assert search_memory_bytes(SPEC, 200, 17_000) < search_memory_bytes(SPEC, 320, 480) * 2
+
+
 def test_a_thin_probe_falls_back_to_the_fixed_quality() -> None:
     strip = pyvips.Image.black(320, 3, bands=3).copy(interpretation="srgb")
     choice = choose_quality(strip, "avif", SPEC)

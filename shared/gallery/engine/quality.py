@@ -32,6 +32,9 @@ _SLOPE: dict[OutputFormat, float] = {"avif": 0.55, "webp": 0.4, "jpeg": 0.35}
 _METRIC_BYTES_PER_PIXEL = 440
 
 _METRIC_MIN_SIDE = 8  # SSIMULACRA2 needs 8x8 pixels; smaller probes get the fixed quality
+# A probe taller than this many pixels (a tall panorama) is searched on its middle rows only: the encoders'
+# decisions are local, and scoring a 320 x 16000 strip would cost seconds per encode.
+_MAX_PROBE_PIXELS = 320 * 480
 
 Encoder = Callable[[int], bytes]
 Scorer = Callable[[bytes], float]
@@ -47,6 +50,7 @@ class QualityChoice:
     encodes: int
     met_target: bool
     probe_width: int = 0
+    probe_height: int = 0
     probe_data: bytes = b""  # the probe rendition encoded at `quality`, reused as that rendition
 
 
@@ -123,6 +127,10 @@ def choose_quality(image: pyvips.Image, fmt: OutputFormat, spec: RenditionSpec) 
     """Search `fmt`'s quality on `image` (the probe rendition), or the spec's fixed quality without a target."""
     if not spec.quality_target or min(image.width, image.height) < _METRIC_MIN_SIDE:
         return QualityChoice(format=fmt, quality=spec.quality, score=None, encodes=0, met_target=True)
+    whole = image.width * image.height <= _MAX_PROBE_PIXELS
+    if not whole:
+        rows = max(_METRIC_MIN_SIDE, _MAX_PROBE_PIXELS // image.width)
+        image = image.crop(0, (image.height - rows) // 2, image.width, rows).copy_memory()
     reference = to_array(flatten_for(image, fmt).copy_memory())
 
     def encode_at(quality: int) -> bytes:
@@ -141,8 +149,9 @@ def choose_quality(image: pyvips.Image, fmt: OutputFormat, spec: RenditionSpec) 
         score=choice.score,
         encodes=choice.encodes,
         met_target=choice.met_target,
-        probe_width=image.width,
-        probe_data=choice.probe_data,
+        probe_width=image.width if whole else 0,
+        probe_height=image.height if whole else 0,
+        probe_data=choice.probe_data if whole else b"",
     )
 
 
@@ -153,6 +162,8 @@ def search_memory_bytes(spec: RenditionSpec, image_width: int, image_height: int
         return 0
     width = min(probe_width(spec.widths), image_width)
     height = max(1, round(image_height * width / image_width))
+    if width * height > _MAX_PROBE_PIXELS:  # searched on its middle rows, as choose_quality does
+        height = max(_METRIC_MIN_SIDE, _MAX_PROBE_PIXELS // width)
     pixels = width * height
     encoder = max(encode_memory_bytes(fmt, width, height) for fmt in spec.formats)
     return pixels * 4 + encoder + pixels * _METRIC_BYTES_PER_PIXEL

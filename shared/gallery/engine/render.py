@@ -46,7 +46,7 @@ def target_widths(spec_widths: tuple[int, ...], image_width: int) -> tuple[int, 
 
 
 def _encode(image: pyvips.Image, fmt: OutputFormat, spec: RenditionSpec, choice: QualityChoice) -> bytes:
-    if choice.probe_data and image.width == choice.probe_width:
+    if choice.probe_data and (image.width, image.height) == (choice.probe_width, choice.probe_height):
         return choice.probe_data  # the probe rendition, already encoded at the chosen quality by the search
     return encode(image, fmt, choice.quality, webp_effort=spec.webp_effort, avif_effort=spec.avif_effort)
 
@@ -100,7 +100,7 @@ def render(
         widths = target_widths(spec.widths, header.width)
         # The quality per format is decided on one small rendition first (no search: the fixed quality).
         probe = _shrink(current, probe_width(widths)) if spec.quality_target else current
-        choices = {fmt: choose_quality(probe, fmt, spec) for fmt in spec.formats}
+        choices = {fmt: choose_quality(fit_for_format(probe, fmt), fmt, spec) for fmt in spec.formats}
         for width in reversed(widths):
             if width == probe.width and spec.quality_target:
                 current = probe  # the probe is that rendition: its chosen encode is reused
