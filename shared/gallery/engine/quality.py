@@ -25,7 +25,7 @@ PROBE_WIDTH = 320  # the rendition the quality is decided on: the spec width clo
 MAX_ENCODES = 5  # encodes (each scored) per format and photo
 # Where the search starts, and how many score points one quality step is worth there (measured on
 # samples/large around a score of 75-80).
-_START: dict[OutputFormat, int] = {"avif": 55, "webp": 80, "jpeg": 80}
+_START: dict[OutputFormat, int] = {"avif": 58, "webp": 78, "jpeg": 72}
 _SLOPE: dict[OutputFormat, float] = {"avif": 0.55, "webp": 0.4, "jpeg": 0.35}
 # Working memory of one score, in bytes per probe pixel (linear and XYB float32 images, the 15 planes blurred
 # together by libvips, the error maps): measured 24 MiB on a 320x180 probe (433 B/px).
