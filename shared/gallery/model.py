@@ -59,7 +59,7 @@ class RenditionSpec:
     formats: tuple[OutputFormat, ...]
     quality: int = 80  # the fixed quality, used when quality_target is 0
     webp_effort: int = 2
-    avif_effort: int = 3
+    avif_effort: int = 2
     keep_wide_gamut: bool = False  # wide-gamut photos stay Display P3 (tagged) instead of becoming sRGB
     presets_digest: str = ""  # of the operator's presets (gallery.presets); empty without presets
     quality_target: float = 0.0  # SSIMULACRA2 score each format aims for; 0 means every rendition at `quality`

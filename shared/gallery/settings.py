@@ -59,23 +59,25 @@ class Settings(BaseSettings):
         ),
     )
     rendition_formats: Annotated[tuple[OutputFormat, ...], NoDecode] = Field(
-        default=("avif", "webp"),
+        default=("webp",),
         description=(
             "Comma-separated output formats: webp, avif, jpeg. Browsers take the first they support in the order "
-            "avif, webp, jpeg; the last of those present is the fallback (docs/renditions.md)."
+            "avif, webp, jpeg; the last of those present is the fallback. avif,webp sends fewer bytes for about 9x "
+            "the encode CPU (docs/renditions.md)."
         ),
     )
     rendition_quality: int = Field(
         default=80, ge=1, le=100, description="Fixed encoder quality (1-100), used when QUALITY_TARGET is 0."
     )
     quality_target: float = Field(
-        default=77.0,
+        default=0.0,
         ge=0,
         lt=100,
         description=(
             "SSIMULACRA2 score (0-100; 70 high quality, 90 visually lossless) each format is encoded to: the lowest "
             "quality within QUALITY_MIN..QUALITY_MAX that reaches it, decided per photo on a small rendition. "
-            "0 encodes every rendition at RENDITION_QUALITY."
+            "0 (the default, fastest) encodes every rendition at RENDITION_QUALITY; 77 is the recommended target "
+            "(docs/renditions.md)."
         ),
     )
     quality_min: int = Field(default=30, ge=1, le=100, description="Lowest encoder quality the search may choose.")
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
         ),
     )
     avif_effort: int = Field(
-        default=3,
+        default=2,
         ge=0,
         le=9,
         description=(

@@ -12,7 +12,11 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
 from gallery.ids import photo_id
+from gallery.settings import Settings
 from gallery_devstack.stack import DevStack
+
+# The output formats the local function writes (it runs with the default set), in the order it writes them.
+DEFAULT_FORMATS: tuple[str, ...] = tuple(Settings.model_fields["rendition_formats"].default)
 
 
 @dataclass

@@ -75,11 +75,6 @@ def test_two_hundred_photos_at_once(devstack_factory: Callable[..., DevStack]) -
             "LOG_LEVEL": "WARNING",
             "THREADS": str(CONCURRENCY),
             "MALLOC_ARENA_MAX": "2",
-            # Delivery and memory under a burst, not the encoders: the fixed-quality WebP set keeps 200 renders
-            # within the deadline on 2 cores (the default AVIF set costs ~7 s of CPU per 20 MP photo, measured
-            # by `make bench`; its per-task memory by `gallery calibrate`).
-            "RENDITION_FORMATS": "webp",
-            "QUALITY_TARGET": "0",
         },
         max_delivery_attempts=5,
         min_backoff_seconds=0.2,

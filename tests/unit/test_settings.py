@@ -45,11 +45,17 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
         Settings()
 
 
-def test_the_quality_search_is_on_by_default_and_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().quality_target > 0
-    assert Settings().rendition_formats == ("avif", "webp")
-    monkeypatch.setenv("QUALITY_TARGET", "0")
-    assert Settings().quality_target == 0
+def test_the_fast_fixed_webp_set_is_the_default_and_the_quality_search_an_opt_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = Settings()
+    assert (default.rendition_formats, default.quality_target, default.rendition_quality) == (("webp",), 0, 80)
+    assert (default.webp_effort, default.avif_effort) == (2, 2)
+    monkeypatch.setenv("RENDITION_FORMATS", "avif,webp")
+    monkeypatch.setenv("QUALITY_TARGET", "77")
+    monkeypatch.setenv("AVIF_EFFORT", "3")
+    opted = Settings()
+    assert (opted.rendition_formats, opted.quality_target, opted.avif_effort) == (("avif", "webp"), 77, 3)
 
 
 def test_frozen() -> None:
