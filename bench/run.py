@@ -13,6 +13,10 @@ Methods, all with the same widths, WebP quality and effort, one libvips thread e
 - Pillow: `Image.thumbnail(..., LANCZOS)` per width from the original, saved as WebP;
 - sharp: one sharp pipeline per width from the original buffer (bench/package.json; skipped without node).
 
+Then bytes at equal visual quality (bench/quality.py): the opt-in rendition set (AVIF and WebP, each encoded to
+SSIMULACRA2 77) and the default fixed WebP set against sharp WebP Q80 and sharp AVIF defaults, scored per width
+class, with the cost per million photos.
+
 CPU and wall are the best of `--repeat` runs; peak MB is the peak RSS (VmHWM / maxrss) of the process that did
 the work, measured in a fresh process per method. Results go to bench/results.json and bench/results.md.
 """
@@ -533,7 +537,12 @@ def markdown(results: Result) -> str:
                 f"{(row['bytes'] / ref['bytes'] - 1) * 100:+.1f} % | {row['psnr_mean_db']:.2f} |"
             )
     lines += heavy_markdown(results)
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if results.get("quality"):
+        import quality  # bench/quality.py, beside this file
+
+        text += "\n" + quality.markdown(results["quality"])
+    return text
 
 
 HEAVY_DIR = ROOT / "build" / "heavy"
@@ -622,6 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--heavy-only", action="store_true", help="only the heavy-input tables (updates the existing results)"
     )
+    parser.add_argument("--no-quality", action="store_true", help="skip the bytes-at-equal-quality comparison")
     parser.add_argument("--json", type=Path, default=BENCH / "results.json")
     parser.add_argument("--markdown", type=Path, default=BENCH / "results.md")
     args = parser.parse_args(argv)
@@ -699,6 +709,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sweep = run_worker("effort_sweep", {**base, "file": files[0], "repeat": 2})
         results["effort_sweep"] = {"file": Path(files[0]).name, **sweep}
         results["heavy"] = heavy({**base, "effort": args.effort})
+    if not args.quick and not args.no_quality:
+        import quality  # bench/quality.py, beside this file
+
+        out("bytes at equal visual quality:")
+        results["quality"] = quality.run([str(ROOT / f) for f in quality.DEFAULT_FILES], repeat)
     results["load_average_end"] = os.getloadavg()
     args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
     args.markdown.write_text(markdown(results))

@@ -1,6 +1,8 @@
 // One sharp pipeline per width from the original buffer (how the Firebase "Resize Images" extension works).
 // Usage: node sharp_worker.mjs JOB_JSON; prints one JSON line: best CPU/wall over the repeats, peak RSS.
-import { readFileSync } from "node:fs";
+// job.format: "webp" (default, at job.quality and job.effort) or "avif" (sharp's defaults); with job.out_dir
+// the renditions of the last run are written there as WIDTH.FORMAT for scoring.
+import { readFileSync, writeFileSync } from "node:fs";
 import sharp from "sharp";
 
 const job = JSON.parse(process.argv[2]);
@@ -10,14 +12,21 @@ sharp.cache(false);
 const data = readFileSync(job.file);
 const widths = job.full ? [...job.widths, 16384] : job.widths;
 
+const format = job.format || "webp";
+const outputs = new Map();
+
+function encode(pipeline) {
+  return format === "avif" ? pipeline.avif() : pipeline.webp({ quality: job.quality, effort: job.effort });
+}
+
 async function once() {
   let bytes = 0;
   for (const width of widths) {
-    const out = await sharp(data, { failOn: "error" })
-      .resize({ width, withoutEnlargement: true, kernel: "lanczos3" })
-      .webp({ quality: job.quality, effort: job.effort })
-      .toBuffer();
-    bytes += out.length;
+    const out = await encode(
+      sharp(data, { failOn: "error" }).resize({ width, withoutEnlargement: true, kernel: "lanczos3" }),
+    ).toBuffer({ resolveWithObject: true });
+    bytes += out.data.length;
+    outputs.set(out.info.width, out.data);
   }
   return bytes;
 }
@@ -38,6 +47,9 @@ for (let i = 0; i < job.repeat; i++) {
   const cpu = process.cpuUsage(cpu0);
   bestCpu = Math.min(bestCpu, (cpu.user + cpu.system) / 1e6);
   bestWall = Math.min(bestWall, wall);
+}
+if (job.out_dir) {
+  for (const [width, buffer] of outputs) writeFileSync(`${job.out_dir}/${width}.${format}`, buffer);
 }
 process.stdout.write(
   JSON.stringify({

@@ -74,6 +74,9 @@ locals {
     PRESETS_FILE          = var.presets_file
     PRESETS_JSON          = length(var.presets) > 0 ? jsonencode(var.presets) : ""
     FONTS_DIR             = var.fonts_dir
+    QUALITY_MAX           = tostring(var.quality_max)
+    QUALITY_MIN           = tostring(var.quality_min)
+    QUALITY_TARGET        = tostring(var.quality_target)
     # A delivery holds a processing photo for as long as Pub/Sub waits for its answer.
     PROCESSING_LEASE_SECONDS = tostring(local.ack_deadline_seconds)
     RENDITIONS_BASE_URL      = var.renditions_base_url

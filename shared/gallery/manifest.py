@@ -9,6 +9,8 @@ from gallery.ids import rendition_name
 from gallery.model import EncodedRendition, RenderResult
 
 PREFERRED_SRC_WIDTH = 1280
+# The widest-supported format present is the fallback: `src`, and the <img> of a <picture>.
+FALLBACK_ORDER = ("jpeg", "webp", "avif")
 
 
 def rendition_path(photo_id: str, generation: int, rendition: EncodedRendition) -> str:
@@ -37,13 +39,15 @@ def rendition_entries(
 
 
 def srcset_and_src(entries: list[dict[str, Any]]) -> tuple[dict[str, str], str | None]:
-    """`srcset` per format, and a default `src`: the first format's widest rendition up to 1280 px."""
+    """`srcset` per format, and a default `src`: the fallback format's widest rendition up to 1280 px."""
     srcset = {
         fmt: ", ".join(f"{e['url']} {e['width']}w" for e in entries if e["format"] == fmt)
         for fmt in dict.fromkeys(e["format"] for e in entries)
     }
-    first = [e for e in entries if e["format"] == entries[0]["format"]] if entries else []
-    fitting = [e for e in first if e["width"] <= PREFERRED_SRC_WIDTH] or first[:1]
+    present = [e["format"] for e in entries]
+    fallback = next((f for f in FALLBACK_ORDER if f in present), present[0] if present else None)
+    fallback_entries = [e for e in entries if e["format"] == fallback]
+    fitting = [e for e in fallback_entries if e["width"] <= PREFERRED_SRC_WIDTH] or fallback_entries[:1]
     return srcset, (fitting[-1]["url"] if fitting else None)
 
 

@@ -57,11 +57,14 @@ class RenditionSpec:
 
     widths: tuple[int, ...]
     formats: tuple[OutputFormat, ...]
-    quality: int = 80
+    quality: int = 80  # the fixed quality, used when quality_target is 0
     webp_effort: int = 2
     avif_effort: int = 2
     keep_wide_gamut: bool = False  # wide-gamut photos stay Display P3 (tagged) instead of becoming sRGB
     presets_digest: str = ""  # of the operator's presets (gallery.presets); empty without presets
+    quality_target: float = 0.0  # SSIMULACRA2 score each format aims for; 0 means every rendition at `quality`
+    quality_min: int = 30  # bounds of the quality search
+    quality_max: int = 90
 
     @property
     def version(self) -> str:
@@ -72,6 +75,8 @@ class RenditionSpec:
         )
         if self.presets_digest:
             key += f"|presets={self.presets_digest}"
+        if self.quality_target:
+            key += f"|{self.quality_target:g}|{self.quality_min}|{self.quality_max}"
         return f"v{ENGINE_VERSION}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 

@@ -88,6 +88,9 @@ class ServiceConfig:
                 avif_effort=settings.avif_effort,
                 keep_wide_gamut=settings.keep_wide_gamut,
                 presets_digest=presets.digest,
+                quality_target=settings.quality_target,
+                quality_min=settings.quality_min,
+                quality_max=settings.quality_max,
             ),
             limits=Limits(
                 max_pixels=settings.max_pixels,

@@ -120,7 +120,9 @@ def _print_calibration(cal: Calibration) -> None:
     out.print(
         f"per-task peak: [bold]{cal.per_task_mib:.1f} MiB[/bold] (slope over 1/2/4 renders at once); "
         f"CPU per photo: {cal.cpu_s_per_photo:.2f} s; widths {','.join(map(str, cal.widths))}, "
-        f"{'/'.join(cal.formats)} Q{cal.quality}, WebP effort {cal.webp_effort}"
+        f"{'/'.join(cal.formats)} "
+        f"{f'SSIMULACRA2 {cal.quality_target:g}' if cal.quality_target else f'Q{cal.quality}'}, "
+        f"WebP effort {cal.webp_effort}"
     )
 
 

@@ -70,6 +70,7 @@ class Calibration:
     intercept_mib: float  # the line's value at 0 tasks
     cpu_s_per_photo: float  # from the one-task run
     env: dict[str, str] = field(default_factory=dict)
+    quality_target: float = 0.0  # SSIMULACRA2 target of the search; 0: every rendition at `quality`
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -159,6 +160,9 @@ def measure_once(
             "webp_effort": spec.webp_effort,
             "avif_effort": spec.avif_effort,
             "keep_wide_gamut": spec.keep_wide_gamut,
+            "quality_target": spec.quality_target,
+            "quality_min": spec.quality_min,
+            "quality_max": spec.quality_max,
             "tasks": tasks,
             "rounds": rounds,
             "result": str(result),
@@ -199,6 +203,7 @@ def calibrate(
         intercept_mib=round(intercept, 1),
         cpu_s_per_photo=round(one.cpu_s / one.renders, 3),
         env=dict(env or {}),
+        quality_target=spec.quality_target,
     )
 
 
@@ -232,6 +237,9 @@ def _worker(job: dict[str, object]) -> None:
         webp_effort=int(job["webp_effort"]),  # type: ignore[call-overload]
         avif_effort=int(job["avif_effort"]),  # type: ignore[call-overload]
         keep_wide_gamut=bool(job.get("keep_wide_gamut", False)),
+        quality_target=float(job.get("quality_target", 0.0)),  # type: ignore[arg-type]
+        quality_min=int(job.get("quality_min", 30)),  # type: ignore[call-overload]
+        quality_max=int(job.get("quality_max", 90)),  # type: ignore[call-overload]
     )
     tasks = int(job["tasks"])  # type: ignore[call-overload]
     rounds = int(job["rounds"])  # type: ignore[call-overload]

@@ -13,7 +13,11 @@ from google.cloud import firestore
 
 from gallery.ids import photo_id
 from gallery.model import PhotoStatus
+from gallery.settings import Settings
 from gallery_devstack.stack import DevStack
+
+# The output formats the local function writes (it runs with the default set), in the order it writes them.
+DEFAULT_FORMATS: tuple[str, ...] = Settings().rendition_formats
 
 
 @dataclass

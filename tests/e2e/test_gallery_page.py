@@ -25,7 +25,7 @@ from gallery_devstack.processes import REPO_ROOT
 from gallery_devstack.stack import DevStack
 from gallery_web.feed import PhotoFeed
 from gallery_web.server import create_app
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import DEFAULT_FORMATS, Harness
 from tests.paths import ORIENTATION, SAMPLES
 from tests.unit.fakes import FakeCatalog
 
@@ -108,13 +108,21 @@ def test_photos_appear_fail_and_disappear_live(site: Harness, browser: Browser) 
     tile = _tile(doc["photo_id"])
     page.wait_for_selector(f"{tile}[data-status=ready].loaded img.photo")
     img = page.locator(f"{tile} img.photo")
+    # the <img> lists the fallback format (the most widely decoded one present), a <source> each other format
+    urls = {f: {r["url"] for r in doc["renditions"] if r["format"] == f} for f in DEFAULT_FORMATS}
+    assert set(urls) == {r["format"] for r in doc["renditions"]}
+    fallback = next(f for f in ("jpeg", "webp", "avif") if f in urls)
     srcset = img.get_attribute("srcset") or ""
-    assert _srcset_urls(srcset) == {r["url"] for r in doc["renditions"]}
+    assert _srcset_urls(srcset) == urls[fallback]
+    for fmt in set(urls) - {fallback}:
+        source = page.locator(f"{tile} picture source[type='image/{fmt}']")
+        assert _srcset_urls(source.get_attribute("srcset") or "") == urls[fmt]
     assert img.get_attribute("src") == doc["src"]
     assert img.get_attribute("sizes")
     natural_width, current = img.evaluate("el => [el.naturalWidth, el.currentSrc]")
     assert natural_width > 0
-    assert current in {r["url"] for r in doc["renditions"]}
+    preferred = next(f for f in ("avif", "webp", "jpeg") if f in urls)  # a current browser takes the first
+    assert current in urls[preferred]
     assert loaded.get(current) == 200  # fetched from the renditions bucket (fake-gcs-server)
     placeholder = page.locator(f"{tile} img.placeholder").get_attribute("src") or ""
     assert placeholder.startswith("data:image/png;base64,")  # decoded ThumbHash, shown until the photo loads

@@ -15,7 +15,7 @@ from typing import Any
 
 from gallery.ids import photo_id
 from tests.corpus import case
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import DEFAULT_FORMATS, Harness
 from tests.paths import ORIENTATION, SAMPLES
 
 PHOTO = (ORIENTATION / "landscape_1.jpg").read_bytes()  # 600x450
@@ -96,7 +96,10 @@ def test_the_same_notification_five_times(e2e: Harness) -> None:
     generation = e2e.upload(name, PHOTO)
     publish(e2e, *[finalize(name, generation)] * 5)
     doc = assert_settled_on(e2e, name, generation)
-    assert doc is not None and doc["error"] is None and len(doc["renditions"]) == 3
+    assert doc is not None and doc["error"] is None
+    assert sorted((r["format"], r["width"]) for r in doc["renditions"]) == [
+        (f, w) for f in sorted(DEFAULT_FORMATS) for w in (320, 512, 600)
+    ]  # each rendition once, in each default format
 
 
 def test_finalize_g2_before_g1(e2e: Harness) -> None:

@@ -9,7 +9,7 @@ import urllib.request
 import uuid
 
 from gallery.engine.vips import pyvips
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import DEFAULT_FORMATS, Harness
 from tests.paths import LARGE, ORIENTATION, SAMPLES
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -37,17 +37,18 @@ def test_a_20_megapixel_jpeg_becomes_a_ready_document_with_every_rendition(e2e: 
         "bytes": len(data),
     }
     assert (doc["width"], doc["height"], doc["format"]) == (6028, 3391, "jpeg")
-    widths = [r["width"] for r in doc["renditions"]]
-    assert widths == [320, 512, 768, 1024, 1280, 1600, 2048, 2560]
+    widths = [320, 512, 768, 1024, 1280, 1600, 2048, 2560]
+    assert [(r["format"], r["width"]) for r in doc["renditions"]] == [(f, w) for f in DEFAULT_FORMATS for w in widths]
     assert e2e.rendition_names(name) == {r["path"] for r in doc["renditions"]}
     for entry in doc["renditions"]:
         blob = e2e.renditions.get_blob(entry["path"])
-        assert blob.content_type == "image/webp" and blob.cache_control == IMMUTABLE
+        assert blob.content_type == f"image/{entry['format']}" and blob.cache_control == IMMUTABLE
         assert blob.size == entry["bytes"]
         image = pyvips.Image.new_from_buffer(blob.download_as_bytes(), "")
         assert (image.width, image.height) == (entry["width"], entry["height"])
         assert entry["path"].startswith(f"{doc['photo_id']}/{generation}/")
-    assert doc["srcset"]["webp"].count("w, ") == 7
+    assert all(doc["srcset"][f].count("w, ") == 7 for f in DEFAULT_FORMATS)
+    assert doc["src"].endswith("/1280.webp")  # the fallback format every browser decodes
     assert doc["placeholder"]["type"] == "thumbhash" and doc["dominant_color"].startswith("#")
     assert doc["timings"]["total_ms"] > 0
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from bench.coldstart import measure
 
-# Imported only when needed: the publisher when EVENTS_TOPIC is set, pillow-heif for a HEIF photo, PIL for EXIF;
-# the operator tools' libraries never.
+# Imported only when needed: the publisher when EVENTS_TOPIC is set, pillow-heif for a HEIF photo, PIL for EXIF,
+# numpy with the first quality search (QUALITY_TARGET); the operator tools' libraries never.
 NOT_AT_IMPORT = (
     "google.cloud.pubsub_v1",
     "pillow_heif",
     "PIL",
+    "numpy",
     "pydantic",
     "pydantic_settings",
     "typer",

@@ -136,6 +136,9 @@ def test_every_variable_is_typed_described_and_validated_where_it_has_a_range() 
         "retry_maximum_backoff_seconds",
         "rendition_formats",
         "rendition_quality",
+        "quality_target",
+        "quality_min",
+        "quality_max",
         "log_level",
         "firestore_deletion_policy",
     ]

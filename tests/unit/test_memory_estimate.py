@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 
 import pytest
 from PIL import Image
 
 from gallery.engine import estimate_render
 from gallery.engine.header import HeaderFacts, read_header
-from gallery.engine.memory import MIB, estimate, output_size
+from gallery.engine.memory import MIB, RENDITIONS_BYTES_PER_PIXEL, estimate, output_size
+from gallery.engine.quality import encode_plan_memory_bytes
 from gallery.engine.vips import pyvips
 from gallery.errors import CorruptImageError, LimitExceededError
 from gallery.model import Limits, RenditionSpec
@@ -81,7 +83,19 @@ def test_output_follows_the_largest_rendition_and_the_encoders() -> None:
     assert output_size(facts("jpeg", 1000, 3000), WEBP) == (1000, 3000)  # never upscaled
     webp, avif, full = (estimate(photo, s) for s in (WEBP, AVIF, FULL))
     assert avif.output_mib > 3 * webp.output_mib
-    assert full.output_mib == pytest.approx(webp.output_mib * 6000 * 4000 / (2560 * 1707), rel=0.01)
+    assert full.output_mib == pytest.approx(webp.output_mib * 6000 * 4000 / (2560 * 1707), rel=0.03)
+
+
+def test_the_output_counts_the_encode_plan_of_the_spec() -> None:
+    portrait = facts("jpeg", 1000, 3000)  # a tall probe: the search's score outweighs the largest AVIF encode
+    searched = replace(AVIF, quality_target=77)
+    plain, with_search = estimate(portrait, AVIF), estimate(portrait, searched)
+    renditions_mib = 1000 * 3000 * RENDITIONS_BYTES_PER_PIXEL / MIB
+    assert plain.output_mib == pytest.approx(renditions_mib + encode_plan_memory_bytes(AVIF, 1000, 3000) / MIB)
+    assert with_search.output_mib == pytest.approx(
+        renditions_mib + encode_plan_memory_bytes(searched, 1000, 3000) / MIB
+    )
+    assert with_search.output_mib > plain.output_mib > estimate(portrait, WEBP).output_mib
 
 
 def test_the_orientation_decides_the_output_height() -> None:

@@ -18,6 +18,8 @@ from tests.heavy import HEAVY
 
 WEBP = RenditionSpec(DEFAULT_WIDTHS, ("webp",))
 WITH_AVIF = RenditionSpec(DEFAULT_WIDTHS, ("webp", "avif"))
+# The opt-in set: AVIF at effort 3 with a WebP fallback, each searched to an SSIMULACRA2 target.
+SEARCHED = RenditionSpec(DEFAULT_WIDTHS, ("avif", "webp"), avif_effort=3, quality_target=77)
 LIMITS = Limits()  # the defaults: 100 MP, 30000 px, 64 MiB, 500 frames
 
 
@@ -36,9 +38,10 @@ def test_heavy_input_stays_within_its_estimate(name: str, heavy_files: dict[str,
     print(f"\n{name}: estimate {estimate} MiB, measured {peak:.0f} MiB")
 
 
-@pytest.mark.parametrize("name", ["avif_8k.avif", "jpeg_progressive_100mp.jpg"])
-def test_with_avif_output_too(name: str, heavy_files: dict[str, Path]) -> None:
-    _check(heavy_files[name], WITH_AVIF)
+@pytest.mark.parametrize("spec", [WITH_AVIF, SEARCHED], ids=["avif", "avif-searched"])
+@pytest.mark.parametrize("name", ["avif_8k.avif", "jpeg_progressive_100mp.jpg", "jpeg_panorama_30000px.jpg"])
+def test_with_avif_output_too(name: str, spec: RenditionSpec, heavy_files: dict[str, Path]) -> None:
+    _check(heavy_files[name], spec)
 
 
 def test_the_estimate_separates_heavy_from_light(heavy_files: dict[str, Path]) -> None:

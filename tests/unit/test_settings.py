@@ -29,6 +29,10 @@ def test_reads_comma_separated_lists_from_the_environment(monkeypatch: pytest.Mo
         ("RENDITION_QUALITY", "101"),
         ("INSTANCE_MEMORY_MIB", "128"),
         ("INSTANCE_BASELINE_MIB", "-1"),
+        ("QUALITY_TARGET", "100"),
+        ("QUALITY_TARGET", "-1"),
+        ("QUALITY_MIN", "91"),  # above the default QUALITY_MAX
+        ("QUALITY_MAX", "0"),
         ("PHOTOS_COLLECTION", "a/b"),
         ("UPLOADS_BUCKET", "gallery-renditions"),
     ],
@@ -49,6 +53,10 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
         ({"rendition_formats": ("gif",)}, "must be one of webp, avif, jpeg"),
         ({"rendition_quality": "80"}, "RENDITION_QUALITY: must be an integer"),
         ({"keep_gps": 1}, "KEEP_GPS: must be a bool"),
+        ({"quality_target": "77"}, "QUALITY_TARGET: must be a finite number"),
+        ({"quality_target": float("nan")}, "QUALITY_TARGET: must be a finite number"),
+        ({"quality_target": 100}, "QUALITY_TARGET: must be below 100"),
+        ({"quality_min": 60, "quality_max": 50}, "QUALITY_MIN: must not exceed QUALITY_MAX"),
         ({"uploads_bucket": "x"}, "UPLOADS_BUCKET: must be at least 3 characters"),
         ({"renditions_bucket": "gallery-uploads"}, "renditions_bucket must differ from uploads_bucket"),
     ],
@@ -69,6 +77,19 @@ def test_every_problem_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> N
 def test_environment_names_are_case_insensitive_and_overrides_win() -> None:
     settings = Settings.from_env({"rendition_quality": "70", "LOG_LEVEL": "DEBUG"}, log_level="ERROR")
     assert (settings.rendition_quality, settings.log_level) == (70, "ERROR")
+
+
+def test_the_fast_fixed_webp_set_is_the_default_and_the_quality_search_an_opt_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = Settings()
+    assert (default.rendition_formats, default.quality_target, default.rendition_quality) == (("webp",), 0, 80)
+    assert (default.webp_effort, default.avif_effort) == (2, 2)
+    monkeypatch.setenv("RENDITION_FORMATS", "avif,webp")
+    monkeypatch.setenv("QUALITY_TARGET", "77")
+    monkeypatch.setenv("AVIF_EFFORT", "3")
+    opted = Settings.from_env()
+    assert (opted.rendition_formats, opted.quality_target, opted.avif_effort) == (("avif", "webp"), 77, 3)
 
 
 def test_frozen() -> None:

@@ -11,8 +11,9 @@ The estimate is an upper bound on the render's peak RSS above a warm, idle insta
   decoder's frames); HEIC is decoded whole by libheif into an RGB buffer; a GIF keeps its canvas;
 - the resize: libvips shrinks the decoded image vertically before the horizontal reduce and keeps those rows
   at the decoded width, sample size and band count (decoded width x output height);
-- the output: the largest rendition in memory, the smaller ones made from it, and the encoder's buffers
-  (per output pixel; AVIF encoding costs far more than WebP or JPEG).
+- the output: the largest rendition in memory and the smaller ones made from it (per output pixel), plus what
+  encoding adds for the spec's formats (`gallery.engine.quality.encode_plan_memory_bytes`: the largest single
+  encode, an AVIF one far more than WebP or JPEG, or the quality search's working set if that is larger).
 
 Shrink-on-load lowers the decoded size where the loader allows it (as gallery.engine.loaders asks for it, leaving
 at least twice the output width): JPEG by 2/4/8 (but a progressive file still holds all its coefficients), WebP
@@ -31,14 +32,16 @@ from dataclasses import dataclass
 from gallery.engine.header import HeaderFacts, read_header
 from gallery.engine.limits import check_bytes, check_header, check_isobmff_complete
 from gallery.engine.loaders import check_still_image, check_tiff_variant, jpeg_shrink, webp_scale
+from gallery.engine.quality import encode_plan_memory_bytes
 from gallery.engine.sniff import sniff_format
 from gallery.model import Limits, RenditionSpec
 
 MIB = 1024 * 1024
 FIXED_MIB = 40.0
 MARGIN = 1.10
-OUTPUT_BYTES_PER_PIXEL = 8.5  # largest rendition (3-4 bytes) + its smaller ones + WebP/JPEG encoder, measured 7.8
-AVIF_ENCODE_BYTES_PER_PIXEL = 18.5  # on top of the above when AVIF is an output format, measured 17.5
+# Largest rendition (3-4 bytes) + its smaller ones, without the encoder: measured 7.8 with a WebP encode, whose
+# 3.5 B/px (gallery.engine.encode) the encode plan counts.
+RENDITIONS_BYTES_PER_PIXEL = 5.0
 COEFFICIENT_BYTES = 2  # libjpeg JCOEF per stored sample of a progressive JPEG
 AVIF_DECODE_BYTES_PER_PIXEL = 15.2  # libheif + libaom, per pixel and sample byte, measured 14.0
 HEIF_DECODE_BYTES_PER_PIXEL = 4.5  # libheif + libde265 through pillow-heif: RGB buffer + YUV planes
@@ -102,8 +105,8 @@ def estimate(facts: HeaderFacts, spec: RenditionSpec) -> MemoryEstimate:
     shrink = _load_shrink(facts, out_width)
     decoded_width = facts.display_width / shrink
     resize = decoded_width * out_height * facts.bands * facts.sample_bytes
-    per_pixel = OUTPUT_BYTES_PER_PIXEL + (AVIF_ENCODE_BYTES_PER_PIXEL if "avif" in spec.formats else 0.0)
-    output = out_width * out_height * per_pixel
+    renditions = out_width * out_height * RENDITIONS_BYTES_PER_PIXEL
+    output = renditions + encode_plan_memory_bytes(spec, facts.display_width, facts.display_height)
     parts = (FIXED_MIB, facts.file_bytes / MIB, _whole_image_bytes(facts) / MIB, resize / MIB, output / MIB)
     return MemoryEstimate(*parts, total_mib=math.ceil(sum(parts) * MARGIN))
 

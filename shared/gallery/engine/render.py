@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from gallery.engine.colour import ICC_FIELD, INTENT, finish
 from gallery.engine.decode import decode
+from gallery.engine.encode import encode
 from gallery.engine.exif import read_exif
 from gallery.engine.placeholder import placeholder_and_colour
+from gallery.engine.quality import QualityChoice, choose_quality, probe_width
 from gallery.engine.vips import ensure_malloc_tuned, pyvips
 from gallery.errors import CorruptImageError
 from gallery.model import EncodedRendition, Limits, OutputFormat, RenderResult, RenditionSpec, VariantRendering
@@ -43,15 +45,10 @@ def target_widths(spec_widths: tuple[int, ...], image_width: int) -> tuple[int, 
     return tuple(sorted(set(below)))
 
 
-def _encode(image: pyvips.Image, fmt: OutputFormat, spec: RenditionSpec) -> bytes:
-    keep = "icc" if image.get_typeof(ICC_FIELD) else "none"  # only a Display P3 image carries a profile
-    if fmt == "webp":
-        return bytes(image.webpsave_buffer(Q=spec.quality, effort=spec.webp_effort, keep=keep))
-    if fmt == "avif":
-        return bytes(image.heifsave_buffer(Q=spec.quality, compression="av1", effort=spec.avif_effort, keep=keep))
-    if image.bands == 4:
-        image = image.flatten(background=[255, 255, 255])
-    return bytes(image.jpegsave_buffer(Q=spec.quality, optimize_coding=True, interlace=True, keep=keep))
+def _encode(image: pyvips.Image, fmt: OutputFormat, spec: RenditionSpec, choice: QualityChoice) -> bytes:
+    if choice.probe_data and (image.width, image.height) == (choice.probe_width, choice.probe_height):
+        return choice.probe_data  # the probe rendition, already encoded at the chosen quality by the search
+    return encode(image, fmt, choice.quality, webp_effort=spec.webp_effort, avif_effort=spec.avif_effort)
 
 
 def _as_srgb(image: pyvips.Image) -> pyvips.Image:
@@ -74,11 +71,16 @@ def fit_for_format(image: pyvips.Image, fmt: OutputFormat) -> pyvips.Image:
 
 
 def _render_variants(
-    image: pyvips.Image, variants: VariantRequest, spec: RenditionSpec
+    image: pyvips.Image, variants: VariantRequest, spec: RenditionSpec, choices: dict[OutputFormat, QualityChoice]
 ) -> tuple[VariantRendering, ...]:
     from gallery.presets.render import EngineParts, render_variants  # presets import the engine's pyvips
 
-    return render_variants(image, variants, spec, EngineParts(_encode, target_widths, fit_for_format))
+    def encode_variant(image: pyvips.Image, fmt: OutputFormat, preset_spec: RenditionSpec) -> bytes:
+        """At the quality searched for the photo's renditions of that format, else the preset's fixed one."""
+        quality = choices[fmt].quality if fmt in choices else preset_spec.quality
+        return encode(image, fmt, quality, webp_effort=preset_spec.webp_effort, avif_effort=preset_spec.avif_effort)
+
+    return render_variants(image, variants, spec, EngineParts(encode_variant, target_widths, fit_for_format))
 
 
 def render(
@@ -96,17 +98,24 @@ def render(
     header, current = decoded.header, decoded.image
     renditions: list[EncodedRendition] = []
     try:
-        for width in reversed(target_widths(spec.widths, header.width)):
-            if width < current.width:
+        widths = target_widths(spec.widths, header.width)
+        # The quality per format is decided on one small rendition first (no search: the fixed quality).
+        probe = _shrink(current, probe_width(widths)) if spec.quality_target else current
+        choices = {fmt: choose_quality(fit_for_format(probe, fmt), fmt, spec) for fmt in spec.formats}
+        for width in reversed(widths):
+            if width == probe.width and spec.quality_target:
+                current = probe  # the probe is that rendition: its chosen encode is reused
+            elif width < current.width:
                 current = _shrink(current, width)  # each width from the next larger one, already in memory
             for fmt in spec.formats:
                 fitted = fit_for_format(current, fmt)
                 if any(r.format == fmt and r.width == fitted.width for r in renditions):
                     continue  # two widths above the format's limit land on the same size: write it once
-                renditions.append(EncodedRendition(fitted.width, fitted.height, fmt, _encode(fitted, fmt, spec)))
+                data = _encode(fitted, fmt, spec, choices[fmt])
+                renditions.append(EncodedRendition(fitted.width, fitted.height, fmt, data))
         placeholder, colour = placeholder_and_colour(_as_srgb(current))
         del current
-        rendered = _render_variants(_as_srgb(decoded.image), variants, spec) if variants else ()
+        rendered = _render_variants(_as_srgb(decoded.image), variants, spec, choices) if variants else ()
     except pyvips.Error as err:
         raise CorruptImageError(f"the image could not be rendered: {str(err).strip()[:300]}") from err
     renditions.sort(key=lambda r: (r.format, r.width))

@@ -73,7 +73,8 @@ function placeholderURL(doc) {
 function picture(doc, sizes, className, eager = false) {
   const srcset = doc.srcset || {};
   const formats = Object.keys(srcset);
-  const fallback = formats.includes("jpeg") ? "jpeg" : formats[0];
+  // The <img> carries the format every browser decodes: jpeg, else webp, else whatever there is.
+  const fallback = ["jpeg", "webp", "avif"].find((f) => formats.includes(f)) || formats[0];
   const node = el("picture");
   const ordered = [...PREFERENCE.filter((f) => formats.includes(f)), ...formats.filter((f) => !PREFERENCE.includes(f))];
   for (const format of ordered) {

@@ -1,0 +1,364 @@
+"""Bytes at equal visual quality: the project's rendition sets against sharp, scored with SSIMULACRA2.
+
+Part of `make bench` (bench/run.py); alone: `.venv/bin/python bench/quality.py [PHOTO...]`.
+
+Methods, each rendering the same widths from the same photo, one libvips thread each:
+
+- opt-in set: `gallery.engine.render` with AVIF (effort 3) and WebP, each encoded to SSIMULACRA2 77
+  (`RENDITION_FORMATS=avif,webp QUALITY_TARGET=77 AVIF_EFFORT=3`); a current browser downloads the AVIF
+  renditions, the WebP ones are the stored fallback;
+- default: fixed WebP Q80 effort 2, the default settings;
+- sharp WebP Q80 (effort 4, sharp's default) and sharp AVIF with sharp's defaults (quality 50, effort 4,
+  4:4:4), one sharp pipeline per width (bench/sharp_worker.mjs).
+
+Every rendition is decoded and scored with SSIMULACRA2 (gallery.metrics.ssimulacra2, checked against the
+reference tool in tests/unit/test_ssimulacra2.py) against a high-quality downscale of the same size: the whole
+photo, decoded at full size, resized with lanczos3. CPU is the best of `--repeat` runs of the whole set per
+photo (decode, resizes, search, encodes). Width classes: small 320-512, medium 768-1280, large 1600-2560.
+
+Cost per million photos, from the same figures: CPU hours to render them; terabytes stored (every format of
+the set); terabytes sent per thousand views of each photo, a view being one rendition of the format a current
+browser picks (AVIF when present), its width drawn evenly from the set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+DEFAULT_FILES = (
+    "samples/large/landscape_20mp.jpg",  # landscape_20mp_progressive.jpg holds the same pixels
+    "samples/large/dragonfly_13mp_4x3_progressive.jpg",
+    "samples/large/portrait_10mp_progressive.jpg",
+)
+CLASSES = {"small": (0, 512), "medium": (513, 1280), "large": (1281, 1 << 30)}
+SERVED_PREFERENCE = ("avif", "webp", "jpeg")
+OPT_IN_TARGET = 77.0  # the recommended QUALITY_TARGET of the opt-in set (docs/renditions.md)
+ENGINE_METHODS = ("opt-in set", "default: fixed WebP Q80 e2")
+
+Result = dict[str, Any]
+
+
+def out(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+# --- workers (fresh processes, VIPS_CONCURRENCY=1) ------------------------------------------------------------
+
+
+def worker_engine(job: Result) -> Result:
+    """Render `job["file"]` with the spec in the job `repeat` times; write the last run's renditions."""
+    from gallery.engine import render
+    from gallery.engine.vips import pyvips
+    from gallery.model import RenditionSpec
+
+    data = Path(job["file"]).read_bytes()
+    spec = RenditionSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["spec"].items()})
+    render(bytes(pyvips.Image.black(64, 48, bands=3).jpegsave_buffer()), spec)
+    best = math.inf
+    result = None
+    for _ in range(job["repeat"]):
+        cpu = time.process_time()
+        result = render(data, spec)
+        best = min(best, time.process_time() - cpu)
+    assert result is not None
+    for rendition in result.renditions:
+        (Path(job["out_dir"]) / f"{rendition.width}.{rendition.format}").write_bytes(rendition.data)
+    return {"cpu_s": best}
+
+
+def run_engine(file: str, spec: Any, repeat: int, out_dir: Path) -> Result:
+    from dataclasses import asdict
+
+    job = {"file": file, "spec": asdict(spec), "repeat": repeat, "out_dir": str(out_dir)}
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VIPS_CONCURRENCY": "1"},
+        cwd=ROOT,
+    )
+    result: Result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_sharp(file: str, widths: Sequence[int], fmt: str, repeat: int, out_dir: Path) -> Result | None:
+    if shutil.which("node") is None:
+        return None
+    if not (BENCH / "node_modules" / "sharp").is_dir():
+        if shutil.which("npm") is None:
+            return None
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BENCH, check=True)
+    job = {"file": file, "widths": list(widths), "quality": 80, "effort": 4, "format": fmt, "repeat": repeat}
+    job["out_dir"] = str(out_dir)
+    proc = subprocess.run(
+        ["node", str(BENCH / "sharp_worker.mjs"), json.dumps(job)], check=True, capture_output=True, text=True
+    )
+    result: Result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"cpu_s": result["cpu_s"]}
+
+
+# --- scoring ---------------------------------------------------------------------------------------------------
+
+
+class References:
+    """High-quality downscales of one photo, by exact size: full decode, lanczos3."""
+
+    def __init__(self, file: str) -> None:
+        from gallery.engine.vips import pyvips
+
+        self.full = pyvips.Image.new_from_file(file).autorot().copy_memory()
+        self.cache: dict[tuple[int, int], Any] = {}
+
+    def get(self, width: int, height: int) -> Any:
+        from gallery.engine.quality import to_array
+
+        if (width, height) not in self.cache:
+            full = self.full
+            resized = full.resize(width / full.width, vscale=height / full.height, kernel="lanczos3")
+            self.cache[(width, height)] = to_array(resized.cast("uchar").copy_memory())
+        return self.cache[(width, height)]
+
+
+def score_dir(directory: Path, fmt: str, refs: References) -> list[Result]:
+    from gallery.engine.quality import to_array
+    from gallery.engine.vips import pyvips
+    from gallery.metrics.ssimulacra2 import ssimulacra2
+
+    rows = []
+    for path in sorted(directory.glob(f"*.{fmt}"), key=lambda p: int(p.stem)):
+        data = path.read_bytes()
+        image = pyvips.Image.new_from_buffer(data, "").copy_memory()
+        if image.bands == 4:
+            image = image.flatten(background=[255, 255, 255])
+        score = ssimulacra2(refs.get(image.width, image.height), to_array(image))
+        rows.append({"width": image.width, "height": image.height, "bytes": len(data), "score": score})
+    return rows
+
+
+def width_class(width: int) -> str:
+    return next(name for name, (low, high) in CLASSES.items() if low <= width <= high)
+
+
+# --- the run ---------------------------------------------------------------------------------------------------
+
+
+def measure(files: Sequence[str], repeat: int) -> Result:
+    from dataclasses import replace
+
+    from gallery.model import RenditionSpec
+    from gallery.settings import Settings
+
+    settings = Settings.from_env()
+    today = RenditionSpec(
+        widths=settings.rendition_widths,
+        formats=settings.rendition_formats,
+        quality=settings.rendition_quality,
+        webp_effort=settings.webp_effort,
+        avif_effort=settings.avif_effort,
+        quality_target=settings.quality_target,
+        quality_min=settings.quality_min,
+        quality_max=settings.quality_max,
+    )
+    spec = replace(today, formats=("avif", "webp"), avif_effort=3, quality_target=OPT_IN_TARGET)
+    photos: list[Result] = []
+    for file in files:
+        name = Path(file).name
+        out(f"{name}:")
+        refs = References(file)
+        methods: list[Result] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            runs: list[tuple[str, Result | None, Path, tuple[str, ...]]] = []
+            for label, sp in (("opt-in set", spec), ("default: fixed WebP Q80 e2", today)):
+                directory = Path(tmp) / label.replace(" ", "_").replace(",", "")
+                directory.mkdir()
+                runs.append((label, run_engine(file, sp, repeat, directory), directory, sp.formats))
+            for label, fmt in (("sharp WebP Q80", "webp"), ("sharp AVIF defaults", "avif")):
+                directory = Path(tmp) / fmt
+                directory.mkdir()
+                runs.append((label, run_sharp(file, spec.widths, fmt, repeat, directory), directory, (fmt,)))
+            for label, result, directory, formats in runs:
+                if result is None:
+                    continue
+                served = next(f for f in SERVED_PREFERENCE if f in formats)
+                per_format = {fmt: score_dir(directory, fmt, refs) for fmt in formats}
+                methods.append({"method": label, "cpu_s": result["cpu_s"], "served": served, "formats": per_format})
+                scores = [r["score"] for r in per_format[served]]
+                out(
+                    f"  {label:<28} CPU {result['cpu_s']:.2f} s  served {served} "
+                    f"{sum(r['bytes'] for r in per_format[served]):,} B  stored "
+                    f"{sum(r['bytes'] for rows in per_format.values() for r in rows):,} B  "
+                    f"SSIMULACRA2 mean {sum(scores) / len(scores):.1f} min {min(scores):.1f}"
+                )
+        photos.append({"file": name, "methods": methods})
+    return {"widths": list(spec.widths), "quality_target": spec.quality_target, "photos": photos}
+
+
+def summarise(results: Result) -> list[Result]:
+    """Per method and width class over every photo: bytes, score mean/min (of the format served and of each)."""
+    rows: list[Result] = []
+    labels = list(dict.fromkeys(m["method"] for p in results["photos"] for m in p["methods"]))
+    for label in labels:
+        entries = [m for p in results["photos"] for m in p["methods"] if m["method"] == label]
+        served = entries[0]["served"]
+        formats = list(entries[0]["formats"])
+        for fmt in formats:
+            for cls in [*CLASSES, "all"]:
+                chosen = [
+                    r for m in entries for r in m["formats"][fmt] if cls == "all" or width_class(r["width"]) == cls
+                ]
+                if not chosen:
+                    continue
+                scores = [r["score"] for r in chosen]
+                rows.append(
+                    {
+                        "method": label,
+                        "format": fmt,
+                        "served": fmt == served,
+                        "class": cls,
+                        "bytes": sum(r["bytes"] for r in chosen),
+                        "renditions": len(chosen),
+                        "score_mean": sum(scores) / len(scores),
+                        "score_min": min(scores),
+                    }
+                )
+        cpu = sum(m["cpu_s"] for m in entries) / len(entries)
+        stored = sum(r["bytes"] for m in entries for rs in m["formats"].values() for r in rs) / len(entries)
+        served_rows = [r for m in entries for r in m["formats"][served]]
+        per_view = sum(r["bytes"] for r in served_rows) / len(served_rows)
+        rows.append(
+            {
+                "method": label,
+                "format": "+".join(formats),
+                "class": "cost",
+                "cpu_s_per_photo": cpu,
+                "stored_bytes_per_photo": stored,
+                "served_bytes_per_view": per_view,
+            }
+        )
+    return rows
+
+
+def headline(results: Result) -> str:
+    """One row per method over every photo: what is sent per view, stored per photo, CPU, served scores."""
+    rows = [r for r in results["summary"] if r["class"] == "cost"]
+    served = {r["method"]: r for r in results["summary"] if r["class"] == "all" and r.get("served")}
+    base = next((r for r in rows if r["method"] == "sharp WebP Q80"), None)
+    lines = [
+        "| set | formats | bytes per view | ÷ sharp WebP Q80 | stored per photo | CPU s per photo | "
+        "SSIMULACRA2 mean / min (served) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        score = served[row["method"]]
+        ratio = f"{row['served_bytes_per_view'] / base['served_bytes_per_view']:.2f}" if base else "-"
+        lines.append(
+            f"| {row['method']} | {row['format']} | {row['served_bytes_per_view'] / 1000:,.0f} kB | {ratio} | "
+            f"{row['stored_bytes_per_photo'] / 1e6:.2f} MB | {row['cpu_s_per_photo']:.2f} | "
+            f"{score['score_mean']:.1f} / {score['score_min']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def markdown(results: Result) -> str:
+    rows = results["summary"]
+    reference = {
+        name: {r["class"]: r["bytes"] for r in rows if r["method"] == name and r.get("served")}
+        for name in ("sharp WebP Q80", "sharp AVIF defaults")
+    }
+    photos = ", ".join(p["file"] for p in results["photos"])
+    lines = [
+        "## Bytes at equal visual quality (SSIMULACRA2)",
+        "",
+        f"Photos: {photos}; widths {', '.join(map(str, results['widths']))}; opt-in target "
+        f"{results['quality_target']:g}. Scores against a lanczos3 downscale of the full decode. `served`: the "
+        "format a current browser downloads. Bytes ratios are over sharp's bytes for the same photos and width "
+        "class.",
+        "",
+        headline(results),
+        "Per width class (small 320-512, medium 768-1280, large 1600-2560), every format:",
+        "",
+        "| method | format | class | bytes | ÷ sharp WebP Q80 | ÷ sharp AVIF | SSIMULACRA2 mean | min |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def ratio(name: str, row: Result) -> str:
+        base = reference.get(name, {}).get(row["class"])
+        return f"{row['bytes'] / base:.2f}" if base else "-"
+
+    for row in rows:
+        if row["class"] == "cost":
+            continue
+        fmt = f"{row['format']}{' (served)' if row['served'] and row['method'] in ENGINE_METHODS else ''}"
+        lines.append(
+            f"| {row['method']} | {fmt} | {row['class']} | {row['bytes']:,} | "
+            f"{ratio('sharp WebP Q80', row)} | {ratio('sharp AVIF defaults', row)} | "
+            f"{row['score_mean']:.1f} | {row['score_min']:.1f} |"
+        )
+    lines += [
+        "",
+        "### Cost per million photos",
+        "",
+        "A view downloads one rendition of the served format, its width drawn evenly from the set.",
+        "",
+        "| method | formats | CPU s per photo | CPU hours | stored TB | TB per 1000 views of each photo |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        if row["class"] != "cost":
+            continue
+        lines.append(
+            f"| {row['method']} | {row['format']} | {row['cpu_s_per_photo']:.2f} | "
+            f"{row['cpu_s_per_photo'] * 1e6 / 3600:,.0f} | {row['stored_bytes_per_photo'] * 1e6 / 1e12:.2f} | "
+            f"{row['served_bytes_per_view'] * 1e3 * 1e6 / 1e12:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(files: Sequence[str], repeat: int) -> Result:
+    results = measure(files, repeat)
+    results["summary"] = summarise(results)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="*", default=list(DEFAULT_FILES), help="photos (default: samples/large)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per CPU measurement; the best is kept")
+    parser.add_argument("--json", type=Path, default=BENCH / "quality.json")
+    parser.add_argument("--markdown", type=Path, default=BENCH / "quality.md")
+    parser.add_argument("--from-json", action="store_true", help="only rewrite the markdown from --json")
+    args = parser.parse_args(argv)
+    if args.from_json:
+        results = json.loads(args.json.read_text())
+    else:
+        results = run([str(Path(f).resolve()) for f in args.files], args.repeat)
+        results["load_average"] = os.getloadavg()
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    text = markdown(results)
+    args.markdown.write_text("# Rendition quality benchmark\n\n" + text)
+    out()
+    out(text)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--worker":
+        sys.path.insert(0, str(ROOT))
+        out(json.dumps(worker_engine(json.loads(sys.argv[2]))))
+    else:
+        sys.exit(main())
