@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,19 +96,12 @@ def run_engine(file: str, spec: Any, repeat: int, out_dir: Path) -> Result:
 
 
 def run_sharp(file: str, widths: Sequence[int], fmt: str, repeat: int, out_dir: Path) -> Result | None:
-    if shutil.which("node") is None:
-        return None
-    if not (BENCH / "node_modules" / "sharp").is_dir():
-        if shutil.which("npm") is None:
-            return None
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BENCH, check=True)
+    """sharp's renditions of `file` written to `out_dir` (None without node); sharp's own defaults but Q80 WebP."""
+    from run import sharp_per_width  # bench/run.py, beside this file
+
     job = {"file": file, "widths": list(widths), "quality": 80, "effort": 4, "format": fmt, "repeat": repeat}
-    job["out_dir"] = str(out_dir)
-    proc = subprocess.run(
-        ["node", str(BENCH / "sharp_worker.mjs"), json.dumps(job)], check=True, capture_output=True, text=True
-    )
-    result: Result = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"cpu_s": result["cpu_s"]}
+    result = sharp_per_width({**job, "out_dir": str(out_dir)})
+    return None if result is None else {"cpu_s": result["cpu_s"]}
 
 
 # --- scoring ---------------------------------------------------------------------------------------------------
@@ -163,17 +155,7 @@ def measure(files: Sequence[str], repeat: int) -> Result:
     from gallery.model import RenditionSpec
     from gallery.settings import Settings
 
-    settings = Settings.from_env()
-    today = RenditionSpec(
-        widths=settings.rendition_widths,
-        formats=settings.rendition_formats,
-        quality=settings.rendition_quality,
-        webp_effort=settings.webp_effort,
-        avif_effort=settings.avif_effort,
-        quality_target=settings.quality_target,
-        quality_min=settings.quality_min,
-        quality_max=settings.quality_max,
-    )
+    today = RenditionSpec.from_settings(Settings.from_env())
     spec = replace(today, formats=("avif", "webp"), avif_effort=3, quality_target=OPT_IN_TARGET)
     photos: list[Result] = []
     for file in files:

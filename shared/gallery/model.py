@@ -6,7 +6,10 @@ import enum
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from gallery.settings import Settings
 
 OutputFormat = Literal["webp", "avif", "jpeg"]
 
@@ -65,6 +68,22 @@ class RenditionSpec:
     quality_target: float = 0.0  # SSIMULACRA2 score each format aims for; 0 means every rendition at `quality`
     quality_min: int = 30  # bounds of the quality search
     quality_max: int = 90
+
+    @classmethod
+    def from_settings(cls, settings: Settings, presets_digest: str = "") -> RenditionSpec:
+        """The rendition set and encoder settings the configuration asks for."""
+        return cls(
+            widths=settings.rendition_widths,
+            formats=settings.rendition_formats,
+            quality=settings.rendition_quality,
+            webp_effort=settings.webp_effort,
+            avif_effort=settings.avif_effort,
+            keep_wide_gamut=settings.keep_wide_gamut,
+            presets_digest=presets_digest,
+            quality_target=settings.quality_target,
+            quality_min=settings.quality_min,
+            quality_max=settings.quality_max,
+        )
 
     @property
     def version(self) -> str:

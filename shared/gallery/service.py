@@ -80,18 +80,7 @@ class ServiceConfig:
         presets = load_presets(settings.presets_file, settings.presets_json, settings.fonts_dir, Path.cwd())
         return cls(
             uploads_bucket=settings.uploads_bucket,
-            spec=RenditionSpec(
-                widths=settings.rendition_widths,
-                formats=settings.rendition_formats,
-                quality=settings.rendition_quality,
-                webp_effort=settings.webp_effort,
-                avif_effort=settings.avif_effort,
-                keep_wide_gamut=settings.keep_wide_gamut,
-                presets_digest=presets.digest,
-                quality_target=settings.quality_target,
-                quality_min=settings.quality_min,
-                quality_max=settings.quality_max,
-            ),
+            spec=RenditionSpec.from_settings(settings, presets.digest),
             limits=Limits(
                 max_pixels=settings.max_pixels,
                 max_bytes=settings.max_bytes,
