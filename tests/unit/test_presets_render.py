@@ -237,3 +237,31 @@ def test_variants_of_a_wide_gamut_photo_kept_p3_are_drawn_in_srgb() -> None:
     assert delta_e(variant, pyvips.Image.new_from_buffer(srgb_default.data, ""))[0] < 0.5  # as the sRGB set shows it
     assert delta_e(variant, default.copy(interpretation="srgb"))[0] > 1.0  # not P3 values read as sRGB
     assert replace(wide, keep_wide_gamut=False).version != wide.version
+
+
+def _encoded_qualities(monkeypatch: pytest.MonkeyPatch, spec: RenditionSpec) -> dict[tuple[str, int, int], int]:
+    """{(format, width, height): quality} of every encode the render module made, variants included."""
+    engine_render = sys.modules["gallery.engine.render"]
+    seen: dict[tuple[str, int, int], int] = {}
+    real = engine_render.encode
+
+    def recording(image: pyvips.Image, fmt: str, quality: int, **options: Any) -> bytes:
+        seen[(fmt, image.width, image.height)] = quality
+        return bytes(real(image, fmt, quality, **options))
+
+    monkeypatch.setattr(engine_render, "encode", recording)
+    render(PHOTO, spec, Limits(), preset_set().request("catalog/summer/lake.jpg", META))
+    return seen
+
+
+def test_a_preset_keeps_its_own_quality_and_one_without_follows_the_default_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fixed = _encoded_qualities(monkeypatch, RenditionSpec(widths=(320, 512), formats=("webp",), quality=80))
+    assert fixed[("webp", 480, 480)] == fixed[("jpeg", 480, 480)] == 70  # "square" says 70
+    assert fixed[("webp", 200, 150)] == fixed[("webp", 512, 384)] == 80  # "mono" has none: RENDITION_QUALITY
+
+    targeted = RenditionSpec(widths=(320, 512), formats=("webp",), quality=80, quality_target=85, quality_max=95)
+    searched = _encoded_qualities(monkeypatch, targeted)
+    assert searched[("webp", 480, 480)] == 70  # a fixed preset quality wins over the target
+    assert searched[("webp", 200, 150)] == searched[("webp", 512, 384)] != 80  # the photo's searched WebP quality

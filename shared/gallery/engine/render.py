@@ -76,8 +76,9 @@ def _render_variants(
     from gallery.presets.render import EngineParts, render_variants  # presets import the engine's pyvips
 
     def encode_variant(image: pyvips.Image, fmt: OutputFormat, preset_spec: RenditionSpec) -> bytes:
-        """At the quality searched for the photo's renditions of that format, else the preset's fixed one."""
-        quality = choices[fmt].quality if fmt in choices else preset_spec.quality
+        """At the quality searched for the photo's renditions of that format, unless the preset fixes its own."""
+        searched = preset_spec.quality_target and fmt in choices
+        quality = choices[fmt].quality if searched else preset_spec.quality
         return encode(image, fmt, quality, webp_effort=preset_spec.webp_effort, avif_effort=preset_spec.avif_effort)
 
     return render_variants(image, variants, spec, EngineParts(encode_variant, target_widths, fit_for_format))

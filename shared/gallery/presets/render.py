@@ -35,12 +35,14 @@ class EngineParts:
 
 
 def _preset_spec(preset: Preset, spec: RenditionSpec) -> RenditionSpec:
+    """The preset's own quality is fixed; without one it follows the default set's (target or fixed quality)."""
     return RenditionSpec(
         widths=preset.widths,
         formats=preset.formats,
         quality=preset.quality if preset.quality is not None else spec.quality,
         webp_effort=spec.webp_effort,
         avif_effort=spec.avif_effort,
+        quality_target=spec.quality_target if preset.quality is None else 0.0,
     )
 
 
