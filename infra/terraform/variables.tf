@@ -185,7 +185,7 @@ variable "function_cpu" {
 variable "light_render_mib" {
   type        = number
   description = "Estimated peak memory of an ordinary photo's render (a 20 MP camera JPEG with the default renditions, as `gallery calibrate` reports), in MiB. Sizes the request concurrency so that light photos can use the instance's memory budget; the code's memory-weighted admission, not the request count, bounds memory. request_concurrency = max(1, min(floor((function_memory_mib - instance_baseline_mib) / light_render_mib), tasks_per_vcpu * function_cpu))."
-  default     = 110
+  default     = 182
 
   validation {
     condition     = var.light_render_mib >= 16 && var.light_render_mib <= 16384
@@ -287,8 +287,8 @@ variable "rendition_widths" {
 
 variable "rendition_formats" {
   type        = list(string)
-  description = "Output formats (RENDITION_FORMATS): any of webp, avif, jpeg. Browsers take the first they support in the order avif, webp, jpeg. [\"avif\", \"webp\"] sends fewer bytes for about 9x the encode CPU (docs/renditions.md)."
-  default     = ["webp"]
+  description = "Output formats (RENDITION_FORMATS): any of webp, avif, jpeg. Browsers take the first they support in the order avif, webp, jpeg (the served format); the others are fallbacks at rendition_quality (bench/quality.md)."
+  default     = ["avif", "jpeg"]
 
   validation {
     condition     = length(var.rendition_formats) > 0 && alltrue([for f in var.rendition_formats : contains(["webp", "avif", "jpeg"], f)])
@@ -298,8 +298,8 @@ variable "rendition_formats" {
 
 variable "quality_target" {
   type        = number
-  description = "SSIMULACRA2 score each format is encoded to (QUALITY_TARGET); 0 (default, fastest) encodes every rendition at rendition_quality; 77 is the recommended target."
-  default     = 0
+  description = "SSIMULACRA2 score the served format is encoded to (QUALITY_TARGET); 75 matches WebP at Q80 on average; 0 encodes every rendition at rendition_quality, without the search."
+  default     = 75
 
   validation {
     condition     = var.quality_target >= 0 && var.quality_target < 100
@@ -331,7 +331,7 @@ variable "quality_max" {
 
 variable "rendition_quality" {
   type        = number
-  description = "Fixed encoder quality 1-100 (RENDITION_QUALITY), used when quality_target is 0."
+  description = "Fixed encoder quality 1-100 (RENDITION_QUALITY): of every format when quality_target is 0, else of the fallbacks."
   default     = 80
 
   validation {
@@ -354,7 +354,7 @@ variable "webp_effort" {
 variable "avif_effort" {
   type        = number
   description = "AVIF encoder effort 0 (fast) to 9 (small) (AVIF_EFFORT)."
-  default     = 2
+  default     = 0
 
   validation {
     condition     = var.avif_effort >= 0 && var.avif_effort <= 9

@@ -17,7 +17,8 @@ CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "avif": "image/avif", "jp
 EXTENSIONS: dict[str, str] = {"webp": "webp", "avif": "avif", "jpeg": "jpg"}
 
 # Bump when the engine's output changes for the same spec, so backfill knows to re-render.
-ENGINE_VERSION = 2  # 2: colour-managed to sRGB (or kept Display P3), formats pinned to their own loader
+ENGINE_VERSION = 3  # 2: colour-managed to sRGB (or kept Display P3), formats pinned to their own loader; 3: the
+# quality target applies to the served format only, fallbacks at the fixed quality
 
 
 class EventKind(enum.Enum):
@@ -65,7 +66,7 @@ class RenditionSpec:
     avif_effort: int = 2
     keep_wide_gamut: bool = False  # wide-gamut photos stay Display P3 (tagged) instead of becoming sRGB
     presets_digest: str = ""  # of the operator's presets (gallery.presets); empty without presets
-    quality_target: float = 0.0  # SSIMULACRA2 score each format aims for; 0 means every rendition at `quality`
+    quality_target: float = 0.0  # SSIMULACRA2 score the served format aims for; 0 means every rendition at `quality`
     quality_min: int = 30  # bounds of the quality search
     quality_max: int = 90
 

@@ -92,18 +92,23 @@ class Settings:
         "down to fit, for that format only.",
     )
     rendition_formats: tuple[OutputFormat, ...] = setting(
-        ("webp",),
+        ("avif", "jpeg"),
         "Comma-separated output formats: webp, avif, jpeg. Browsers take the first they support in the order "
-        "avif, webp, jpeg; the last of those present is the fallback. avif,webp sends fewer bytes for about 9x "
-        "the encode CPU (docs/renditions.md).",
+        "avif, webp, jpeg (the served format); the others are fallbacks. avif,jpeg sends about a quarter fewer "
+        "bytes than WebP at Q80 for the same SSIMULACRA2 and no more CPU (bench/quality.md).",
     )
-    rendition_quality: int = setting(80, "Fixed encoder quality (1-100), used when QUALITY_TARGET is 0.", ge=1, le=100)
+    rendition_quality: int = setting(
+        80,
+        "Fixed encoder quality (1-100): of every format when QUALITY_TARGET is 0, else of the fallbacks.",
+        ge=1,
+        le=100,
+    )
     quality_target: float = setting(
-        0.0,
-        "SSIMULACRA2 score (0-100; 70 high quality, 90 visually lossless) each format is encoded to: the lowest "
-        "quality within QUALITY_MIN..QUALITY_MAX that reaches it, decided per photo on a small rendition. "
-        "0 (the default, fastest) encodes every rendition at RENDITION_QUALITY; 77 is the recommended target "
-        "(docs/renditions.md).",
+        75.0,
+        "SSIMULACRA2 score (0-100; 70 high quality, 90 visually lossless) the served format is encoded to: the "
+        "lowest quality within QUALITY_MIN..QUALITY_MAX that reaches it, decided per photo on a small "
+        "rendition. 75 matches WebP at Q80 on average (bench/quality.md); 0 encodes every rendition at "
+        "RENDITION_QUALITY, without the search.",
         ge=0,
         lt=100,
     )
@@ -117,9 +122,10 @@ class Settings:
         le=6,
     )
     avif_effort: int = setting(
-        2,
-        "AVIF encoder effort (0 fast … 9 small). At equal SSIMULACRA2, 3 makes 9-11 % fewer bytes than 2 for "
-        "1.2-1.6x the encode CPU; 4 another 4-12 % fewer for 4-5.5x (docs/renditions.md).",
+        0,
+        "AVIF encoder effort (0 fast … 9 small). 0 keeps the set within the CPU of sharp's WebP; at equal "
+        "SSIMULACRA2, 1 and 2 make 0-10 % fewer bytes for 2.3x and 4.7x the encode CPU, 3 another 10-15 % fewer "
+        "for 5.8x (bench/quality.md).",
         ge=0,
         le=9,
     )

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from gallery.engine import estimate_render_mib
+from gallery.model import Limits, RenditionSpec
 from gallery.settings import Settings
 from tests.infra.tf import (
     DEPLOY_DOC,
@@ -32,6 +34,7 @@ from tests.infra.tf import (
     unwrap,
     variable_default,
 )
+from tests.paths import LARGE
 
 # Environment variables the function gets on top of the ones the code reads: libvips/glibc tuning that must be
 # in the environment before the process starts.
@@ -359,7 +362,10 @@ def test_request_concurrency_lets_light_photos_use_the_memory_budget() -> None:
     expression = local("request_concurrency")
     for needed in ("var.function_memory_mib", "var.instance_baseline_mib", "var.light_render_mib", "var.function_cpu"):
         assert needed in expression
-    assert variable_default("light_render_mib") == 110  # gallery calibrate: estimate of a 20 MP camera JPEG
+    # what `gallery calibrate` reports: the estimate of a 20 MP camera JPEG with the default renditions
+    photo = (LARGE / "landscape_20mp.jpg").read_bytes()
+    light = estimate_render_mib(photo, RenditionSpec.from_settings(Settings()), Limits())
+    assert variable_default("light_render_mib") == light
     base = defaults()
     for memory in (512, 1024, 2048, 4096, 8192):
         for cpu in (1, 2, 4):

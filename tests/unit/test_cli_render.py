@@ -25,6 +25,7 @@ def _render(tmp_path: Path, *flags: str) -> pyvips.Image:
 @pytest.fixture(autouse=True)
 def _one_small_width(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RENDITION_WIDTHS", "320")
+    monkeypatch.setenv("RENDITION_FORMATS", "webp")
     monkeypatch.delenv("KEEP_WIDE_GAMUT", raising=False)
 
 

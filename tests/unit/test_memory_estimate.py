@@ -87,15 +87,18 @@ def test_output_follows_the_largest_rendition_and_the_encoders() -> None:
 
 
 def test_the_output_counts_the_encode_plan_of_the_spec() -> None:
-    portrait = facts("jpeg", 1000, 3000)  # a tall probe: the search's score outweighs the largest AVIF encode
-    searched = replace(AVIF, quality_target=77)
-    plain, with_search = estimate(portrait, AVIF), estimate(portrait, searched)
-    renditions_mib = 1000 * 3000 * RENDITIONS_BYTES_PER_PIXEL / MIB
-    assert plain.output_mib == pytest.approx(renditions_mib + encode_plan_memory_bytes(AVIF, 1000, 3000) / MIB)
+    portrait = facts("jpeg", 1000, 3000)
+    small = replace(AVIF, widths=(320,))  # the search's score outweighs the largest AVIF encode (320 x 960)
+    searched = replace(small, quality_target=77)
+    plain, with_search = estimate(portrait, small), estimate(portrait, searched)
+    renditions_mib = 320 * 960 * RENDITIONS_BYTES_PER_PIXEL / MIB
+    assert plain.output_mib == pytest.approx(renditions_mib + encode_plan_memory_bytes(small, 1000, 3000) / MIB)
     assert with_search.output_mib == pytest.approx(
         renditions_mib + encode_plan_memory_bytes(searched, 1000, 3000) / MIB
     )
-    assert with_search.output_mib > plain.output_mib > estimate(portrait, WEBP).output_mib
+    assert with_search.output_mib > plain.output_mib > estimate(portrait, replace(WEBP, widths=(320,))).output_mib
+    # at the default widths the largest AVIF encode outweighs the search's 320 x 240 probe
+    assert estimate(portrait, replace(AVIF, quality_target=77)).output_mib == estimate(portrait, AVIF).output_mib
 
 
 def test_the_orientation_decides_the_output_height() -> None:

@@ -79,17 +79,16 @@ def test_environment_names_are_case_insensitive_and_overrides_win() -> None:
     assert (settings.rendition_quality, settings.log_level) == (70, "ERROR")
 
 
-def test_the_fast_fixed_webp_set_is_the_default_and_the_quality_search_an_opt_in(
+def test_avif_to_a_target_with_a_jpeg_fallback_is_the_default_and_a_fixed_quality_stays_available(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     default = Settings()
-    assert (default.rendition_formats, default.quality_target, default.rendition_quality) == (("webp",), 0, 80)
-    assert (default.webp_effort, default.avif_effort) == (2, 2)
-    monkeypatch.setenv("RENDITION_FORMATS", "avif,webp")
-    monkeypatch.setenv("QUALITY_TARGET", "77")
-    monkeypatch.setenv("AVIF_EFFORT", "3")
-    opted = Settings.from_env()
-    assert (opted.rendition_formats, opted.quality_target, opted.avif_effort) == (("avif", "webp"), 77, 3)
+    assert (default.rendition_formats, default.quality_target, default.rendition_quality) == (("avif", "jpeg"), 75, 80)
+    assert (default.webp_effort, default.avif_effort) == (2, 0)
+    monkeypatch.setenv("RENDITION_FORMATS", "webp")
+    monkeypatch.setenv("QUALITY_TARGET", "0")
+    fixed = Settings.from_env()
+    assert (fixed.rendition_formats, fixed.quality_target, fixed.rendition_quality) == (("webp",), 0, 80)
 
 
 def test_frozen() -> None:

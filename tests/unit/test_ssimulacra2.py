@@ -18,7 +18,7 @@ import pytest
 
 from gallery.engine.quality import to_array
 from gallery.engine.vips import pyvips
-from gallery.metrics.ssimulacra2 import ssimulacra2
+from gallery.metrics.ssimulacra2 import Reference, ssimulacra2
 
 PAIRS = Path(__file__).resolve().parents[1] / "fixtures" / "ssimulacra2"
 EXPECTED: dict[str, float] = json.loads((PAIRS / "expected.json").read_text())
@@ -51,3 +51,19 @@ def test_identical_images_score_100_and_more_distortion_scores_lower() -> None:
 def test_sizes_must_match() -> None:
     with pytest.raises(ValueError, match="sizes differ"):
         ssimulacra2(np.zeros((16, 16, 3), np.uint8), np.zeros((16, 17, 3), np.uint8))
+    with pytest.raises(ValueError, match="sizes differ"):
+        Reference(np.zeros((16, 16, 3), np.uint8)).score(np.zeros((17, 16, 3), np.uint8))
+
+
+def test_an_original_prepared_once_scores_each_distortion_as_a_fresh_comparison_does() -> None:
+    """A quality search scores many encodes of one probe against a Reference built once."""
+    for name in sorted({n.split(".")[0] for n in EXPECTED}):
+        original = load(f"{name}.png")
+        reference = Reference(original)
+        for distorted in sorted(d for d in EXPECTED if d.startswith(name + ".")):
+            pixels = load(distorted)
+            assert (
+                reference.score(pixels)
+                == ssimulacra2(original, pixels)
+                == pytest.approx(EXPECTED[distorted], abs=MAX_DIFF)
+            )

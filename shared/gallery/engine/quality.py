@@ -1,10 +1,11 @@
 """Target-quality encoding: the lowest encoder quality whose SSIMULACRA2 score meets the target.
 
-The quality is decided once per photo and format, on one small rendition (the probe), and reused for every
-width: at a fixed quality the score of an AVIF rendition varies by about a point across widths, WebP's falls by
-2-4 points from 320 to 1280 px (docs/renditions.md). The search is a secant search on the integer quality,
-bracketed and bounded by `max_encodes`, starting from a typical quality per format; it assumes the score rises
-with the quality, which holds on real photos up to noise of a few tenths.
+Only the served format (the first a browser takes: AVIF, then WebP, then JPEG) is searched; the fallbacks, which
+few browsers fetch, keep the fixed quality. The quality is decided once per photo, on one small rendition (the
+probe), and reused for every width: at a fixed quality the score of an AVIF rendition varies by a point or two
+across widths, WebP's falls by 2-4 points from 320 to 1280 px (docs/renditions.md). The search is a secant
+search on the integer quality, bracketed and bounded by `max_encodes`, starting from a typical quality per
+format; it assumes the score rises with the quality, which holds on real photos up to noise of a few tenths.
 """
 
 from __future__ import annotations
@@ -24,18 +25,20 @@ if TYPE_CHECKING:  # numpy and the metric load with the first search, not with t
 
 PROBE_WIDTH = 320  # the rendition the quality is decided on: the spec width closest to this
 MAX_ENCODES = 5  # encodes (each scored) per format and photo
-# Where the search starts, and how many score points one quality step is worth there (measured on
-# samples/large around a score of 75-80).
-_START: dict[OutputFormat, int] = {"avif": 58, "webp": 78, "jpeg": 72}
-_SLOPE: dict[OutputFormat, float] = {"avif": 0.55, "webp": 0.4, "jpeg": 0.35}
+# Where the search starts, and how many score points one quality step is worth there (measured around a score of
+# 75 with AVIF effort 0-1: the quality reaching 75 on a 320 px probe ranges from 52 to 68 over real photos).
+_START: dict[OutputFormat, int] = {"avif": 60, "webp": 78, "jpeg": 72}
+_SLOPE: dict[OutputFormat, float] = {"avif": 0.8, "webp": 0.4, "jpeg": 0.35}
 # Working memory of one score, in bytes per probe pixel (linear and XYB float32 images, the 15 planes blurred
 # together by libvips, the error maps): measured 24 MiB on a 320x180 probe (433 B/px).
 _METRIC_BYTES_PER_PIXEL = 440
 
 _METRIC_MIN_SIDE = 8  # SSIMULACRA2 needs 8x8 pixels; smaller probes get the fixed quality
-# A probe taller than this many pixels (a tall panorama) is searched on its middle rows only: the encoders'
-# decisions are local, and scoring a 320 x 16000 strip would cost seconds per encode.
-_MAX_PROBE_PIXELS = 320 * 480
+# A probe larger than this many pixels (a portrait photo, a tall panorama) is searched on its middle rows only:
+# the encoders' decisions are local, and a score costs time in proportion to its pixels (about 60 ms here).
+_MAX_PROBE_PIXELS = 320 * 240
+# Browsers take the first format they support in this order; the target applies to that one alone.
+SERVED_PREFERENCE: tuple[OutputFormat, ...] = ("avif", "webp", "jpeg")
 
 Encoder = Callable[[int], bytes]
 Scorer = Callable[[bytes], float]
@@ -58,6 +61,11 @@ class QualityChoice:
 def probe_width(widths: tuple[int, ...]) -> int:
     """Of the widths about to be rendered, the one closest to PROBE_WIDTH (the smaller on a tie)."""
     return min(widths, key=lambda w: (abs(w - PROBE_WIDTH), w))
+
+
+def served_format(formats: tuple[OutputFormat, ...]) -> OutputFormat:
+    """Of the formats rendered, the one a current browser downloads; the others are fallbacks."""
+    return next(fmt for fmt in SERVED_PREFERENCE if fmt in formats)
 
 
 def to_array(image: pyvips.Image) -> npt.NDArray[np.uint8]:
@@ -127,25 +135,28 @@ def _next_quality(
 
 
 def choose_quality(image: pyvips.Image, fmt: OutputFormat, spec: RenditionSpec) -> QualityChoice:
-    """Search `fmt`'s quality on `image` (the probe rendition), or the spec's fixed quality without a target."""
-    if not spec.quality_target or min(image.width, image.height) < _METRIC_MIN_SIDE:
+    """Search `fmt`'s quality on `image` (the probe rendition) when `fmt` is the served format of a spec with a
+    target; a fallback format, or any format without a target, gets the spec's fixed quality."""
+    searched = spec.quality_target and fmt == served_format(spec.formats)
+    if not searched or min(image.width, image.height) < _METRIC_MIN_SIDE:
         return QualityChoice(format=fmt, quality=spec.quality, score=None, encodes=0, met_target=True)
     whole = image.width * image.height <= _MAX_PROBE_PIXELS
     if not whole:
         rows = max(_METRIC_MIN_SIDE, _MAX_PROBE_PIXELS // image.width)
         image = image.crop(0, (image.height - rows) // 2, image.width, rows).copy_memory()
-    from gallery.metrics.ssimulacra2 import ssimulacra2
+    from gallery.metrics.ssimulacra2 import Reference
 
-    reference = to_array(flatten_for(image, fmt).copy_memory())
+    stored = flatten_for(image, fmt).copy_memory()
+    reference, bands = Reference(to_array(stored)), stored.bands
 
     def encode_at(quality: int) -> bytes:
         return encode(image, fmt, quality, webp_effort=spec.webp_effort, avif_effort=spec.avif_effort)
 
     def score(data: bytes) -> float:
         decoded = pyvips.Image.new_from_buffer(data, "")
-        if decoded.bands != reference.shape[2]:
-            decoded = decoded[: reference.shape[2]] if decoded.bands > reference.shape[2] else decoded.bandjoin(255)
-        return ssimulacra2(reference, to_array(decoded.cast("uchar").copy_memory()))
+        if decoded.bands != bands:
+            decoded = decoded[:bands] if decoded.bands > bands else decoded.bandjoin(255)
+        return reference.score(to_array(decoded.cast("uchar").copy_memory()))
 
     choice = search(encode_at, score, fmt, spec.quality_target, spec.quality_min, spec.quality_max)
     return QualityChoice(
@@ -170,7 +181,7 @@ def search_memory_bytes(spec: RenditionSpec, image_width: int, image_height: int
     if width * height > _MAX_PROBE_PIXELS:  # searched on its middle rows, as choose_quality does
         height = max(_METRIC_MIN_SIDE, _MAX_PROBE_PIXELS // width)
     pixels = width * height
-    encoder = max(encode_memory_bytes(fmt, width, height) for fmt in spec.formats)
+    encoder = encode_memory_bytes(served_format(spec.formats), width, height)
     return pixels * 4 + encoder + pixels * _METRIC_BYTES_PER_PIXEL
 
 

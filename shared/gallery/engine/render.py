@@ -16,7 +16,7 @@ from gallery.engine.decode import decode
 from gallery.engine.encode import encode
 from gallery.engine.exif import read_exif
 from gallery.engine.placeholder import placeholder_and_colour
-from gallery.engine.quality import QualityChoice, choose_quality, probe_width
+from gallery.engine.quality import QualityChoice, choose_quality, probe_width, served_format
 from gallery.engine.vips import ensure_malloc_tuned, pyvips
 from gallery.errors import CorruptImageError
 from gallery.model import EncodedRendition, Limits, OutputFormat, RenderResult, RenditionSpec, VariantRendering
@@ -48,7 +48,10 @@ def target_widths(spec_widths: tuple[int, ...], image_width: int) -> tuple[int, 
 def _encode(image: pyvips.Image, fmt: OutputFormat, spec: RenditionSpec, choice: QualityChoice) -> bytes:
     if choice.probe_data and (image.width, image.height) == (choice.probe_width, choice.probe_height):
         return choice.probe_data  # the probe rendition, already encoded at the chosen quality by the search
-    return encode(image, fmt, choice.quality, webp_effort=spec.webp_effort, avif_effort=spec.avif_effort)
+    fallback = fmt != served_format(spec.formats)
+    return encode(
+        image, fmt, choice.quality, webp_effort=spec.webp_effort, avif_effort=spec.avif_effort, fallback=fallback
+    )
 
 
 def _as_srgb(image: pyvips.Image) -> pyvips.Image:

@@ -175,10 +175,20 @@ def _norms(values: F32) -> list[npt.NDArray[np.float64]]:
     return [flat.mean(axis=0, dtype=np.float64), np.sqrt(np.sqrt((squared * squared).mean(axis=0, dtype=np.float64)))]
 
 
-def _scale_norms(img1: F32, img2: F32) -> npt.NDArray[np.float64]:
+class _Scale:
+    """One scale of an image: its XYB planes, and what the metric blurs of them alone (x*x and x)."""
+
+    def __init__(self, xyb: F32) -> None:
+        self.xyb = xyb
+        self.blurred = _blur(np.concatenate([xyb * xyb, xyb], axis=2))
+
+
+def _scale_norms(ref: _Scale, img2: F32) -> npt.NDArray[np.float64]:
     """(3 channels, 6 norms): ssim mean, ssim 4-norm, ringing mean, ringing 4-norm, blur mean, blur 4-norm."""
-    blurred = _blur(np.concatenate([img1 * img1, img2 * img2, img1 * img2, img1, img2], axis=2))
-    s11, s22, s12, mu1, mu2 = (np.ascontiguousarray(blurred[..., 3 * i : 3 * i + 3]) for i in range(5))
+    img1 = ref.xyb
+    blurred = _blur(np.concatenate([img2 * img2, img1 * img2, img2], axis=2))
+    s22, s12, mu2 = (np.ascontiguousarray(blurred[..., 3 * i : 3 * i + 3]) for i in range(3))
+    s11, mu1 = (np.ascontiguousarray(ref.blurred[..., 3 * i : 3 * i + 3]) for i in range(2))
     one = np.float32(1)
     num_m = one - (mu1 - mu2) ** 2
     num_s = np.float32(2) * (s12 - mu1 * mu2) + _C2
@@ -189,19 +199,39 @@ def _scale_norms(img1: F32, img2: F32) -> npt.NDArray[np.float64]:
     return np.stack([*_norms(ssim), *_norms(ringing), *_norms(blurring)], axis=1)
 
 
+class Reference:
+    """An original prepared once (linear light and XYB at every scale, its own blurred planes) to score many
+    distorted versions of it, as a quality search does: each score then costs about 40 % less."""
+
+    def __init__(self, original: npt.NDArray[np.uint8]) -> None:
+        self.shape = original.shape[:2]
+        self.scales: list[_Scale] = []
+        linear = _to_linear(original)
+        for scale in range(_NUM_SCALES):
+            if linear.shape[0] < 8 or linear.shape[1] < 8:
+                break
+            if scale:
+                linear = _downsample(linear)  # checked before, as the reference does
+            self.scales.append(_Scale(_positive_xyb(linear)))
+
+    def score(self, distorted: npt.NDArray[np.uint8]) -> float:
+        """Score `distorted` (same size, uint8 sRGB, 3 or 4 bands) against the original: 100 means identical."""
+        if self.shape != distorted.shape[:2]:
+            raise ValueError(f"image sizes differ: {self.shape} vs {distorted.shape[:2]}")
+        linear = _to_linear(distorted)
+        norms: list[npt.NDArray[np.float64]] = []
+        for scale, ref in enumerate(self.scales):
+            if scale:
+                linear = _downsample(linear)
+            norms.append(_scale_norms(ref, _positive_xyb(linear)))
+        return _score(norms)
+
+
 def ssimulacra2(original: npt.NDArray[np.uint8], distorted: npt.NDArray[np.uint8]) -> float:
     """Score `distorted` against `original` (same size, uint8 sRGB, 3 or 4 bands): 100 means identical."""
     if original.shape[:2] != distorted.shape[:2]:
         raise ValueError(f"image sizes differ: {original.shape[:2]} vs {distorted.shape[:2]}")
-    lin1, lin2 = _to_linear(original), _to_linear(distorted)
-    scales: list[npt.NDArray[np.float64]] = []
-    for scale in range(_NUM_SCALES):
-        if lin1.shape[0] < 8 or lin1.shape[1] < 8:
-            break
-        if scale:
-            lin1, lin2 = _downsample(lin1), _downsample(lin2)  # checked before, as the reference does
-        scales.append(_scale_norms(_positive_xyb(lin1), _positive_xyb(lin2)))
-    return _score(scales)
+    return Reference(original).score(distorted)
 
 
 def _score(scales: list[npt.NDArray[np.float64]]) -> float:
