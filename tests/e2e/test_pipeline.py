@@ -10,11 +10,12 @@ import uuid
 
 from gallery.engine.vips import pyvips
 from gallery.manifest import FALLBACK_ORDER
-from gallery.model import EXTENSIONS
+from gallery.model import CONTENT_TYPES, EXTENSIONS
 from tests.e2e.conftest import DEFAULT_FORMATS, Harness
 from tests.paths import LARGE, ORIENTATION, SAMPLES
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+LOADERS = {"jpeg": "jpegload", "webp": "webpload", "avif": "heifload"}  # libvips' loader of each output format
 
 
 def is_ready(doc: dict[str, object] | None) -> bool:
@@ -63,9 +64,12 @@ def test_rendition_urls_are_served(e2e: Harness) -> None:
     e2e.upload(name, (ORIENTATION / "portrait_6.jpg").read_bytes())
     doc = e2e.wait_doc(name, is_ready)
     assert doc is not None and (doc["width"], doc["height"]) == (450, 600)  # EXIF orientation 6 applied
+    fallback = next(f for f in FALLBACK_ORDER if f in DEFAULT_FORMATS)
     with urllib.request.urlopen(doc["src"], timeout=10) as response:
+        assert response.headers["Content-Type"] == CONTENT_TYPES[fallback]
         body = response.read()
-    assert body[:4] == b"RIFF" and body[8:12] == b"WEBP"
+    image = pyvips.Image.new_from_buffer(body, "")
+    assert image.get("vips-loader").startswith(LOADERS[fallback])
 
 
 def test_png_with_alpha_and_heic(e2e: Harness) -> None:
