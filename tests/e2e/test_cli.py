@@ -24,7 +24,7 @@ from moto.server import ThreadedMotoServer
 from gallery.ids import photo_id
 from gallery.settings import Settings
 from gallery_devstack.stack import DevStack
-from tests.e2e.conftest import Harness
+from tests.e2e.conftest import DEFAULT_FORMATS, Harness
 from tests.paths import ORIENTATION, SAMPLES
 
 GALLERY = Path(sys.executable).with_name("gallery")
@@ -231,7 +231,7 @@ def test_import_from_s3_brings_20_photos_in_and_a_rerun_copies_nothing(
     for name in expected:
         doc = e2e.doc(name)
         assert doc is not None and doc["status"] == "ready", doc
-        assert doc["renditions"] and doc["srcset"]["webp"]
+        assert doc["renditions"] and all(doc["srcset"][f] for f in DEFAULT_FORMATS)
 
     second = gallery(*args, "--env-file", str(env_file), env=env)
     assert second.returncode == 0, second.stderr
