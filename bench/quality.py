@@ -4,17 +4,19 @@ Part of `make bench` (bench/run.py); alone: `.venv/bin/python bench/quality.py [
 
 Methods, each rendering the same widths from the same photo, one libvips thread each:
 
-- opt-in set: `gallery.engine.render` with AVIF (effort 3) and WebP, each encoded to SSIMULACRA2 77
-  (`RENDITION_FORMATS=avif,webp QUALITY_TARGET=77 AVIF_EFFORT=3`); a current browser downloads the AVIF
-  renditions, the WebP ones are the stored fallback;
-- default: fixed WebP Q80 effort 2, the default settings;
+- default set: `gallery.engine.render` with the default settings: AVIF encoded to the SSIMULACRA2 target
+  (QUALITY_TARGET), a JPEG fallback at the fixed RENDITION_QUALITY; a current browser downloads the AVIF
+  renditions, the JPEG ones are the stored fallback;
+- fixed WebP Q80 e2: the fixed-quality option (`RENDITION_FORMATS=webp QUALITY_TARGET=0`);
 - sharp WebP Q80 (effort 4, sharp's default) and sharp AVIF with sharp's defaults (quality 50, effort 4,
   4:4:4), one sharp pipeline per width (bench/sharp_worker.mjs).
 
 Every rendition is decoded and scored with SSIMULACRA2 (gallery.metrics.ssimulacra2, checked against the
 reference tool in tests/unit/test_ssimulacra2.py) against a high-quality downscale of the same size: the whole
 photo, decoded at full size, resized with lanczos3. CPU is the best of `--repeat` runs of the whole set per
-photo (decode, resizes, search, encodes). Width classes: small 320-512, medium 768-1280, large 1600-2560.
+photo (decode, resizes, search, encodes). A HEIC photo, which sharp's prebuilt libvips cannot decode, is given to
+sharp as a JPEG (Q95, 4:4:4) of the engine's full decode, and that decode is the reference. Width classes:
+small 320-512, medium 768-1280, large 1600-2560.
 
 Cost per million photos, from the same figures: CPU hours to render them; terabytes stored (every format of
 the set); terabytes sent per thousand views of each photo, a view being one rendition of the format a current
@@ -44,8 +46,10 @@ DEFAULT_FILES = (
 )
 CLASSES = {"small": (0, 512), "medium": (513, 1280), "large": (1281, 1 << 30)}
 SERVED_PREFERENCE = ("avif", "webp", "jpeg")
-OPT_IN_TARGET = 77.0  # the recommended QUALITY_TARGET of the opt-in set (docs/renditions.md)
-ENGINE_METHODS = ("opt-in set", "default: fixed WebP Q80 e2")
+DEFAULT_SET = "default set"
+FIXED_SET = "fixed WebP Q80 e2"
+ENGINE_METHODS = (DEFAULT_SET, FIXED_SET)
+HEIF_SUFFIXES = (".heic", ".heif")
 
 Result = dict[str, Any]
 
@@ -107,13 +111,32 @@ def run_sharp(file: str, widths: Sequence[int], fmt: str, repeat: int, out_dir: 
 # --- scoring ---------------------------------------------------------------------------------------------------
 
 
+def full_decode(file: str) -> Any:
+    """The whole photo, upright, in sRGB: libvips, or the engine's decoder for HEIC (which libvips lacks)."""
+    from gallery.engine.vips import pyvips
+
+    if Path(file).suffix.lower() in HEIF_SUFFIXES:
+        from gallery.engine.decode import decode
+        from gallery.model import Limits
+
+        return decode(Path(file).read_bytes(), 1 << 16, Limits()).image.copy_memory()
+    return pyvips.Image.new_from_file(file).autorot().copy_memory()
+
+
+def sharp_source(file: str, tmp: Path) -> str:
+    """`file`, or for HEIC a JPEG (Q95, 4:4:4) of its full decode, which sharp can read."""
+    if Path(file).suffix.lower() not in HEIF_SUFFIXES:
+        return file
+    target = tmp / (Path(file).stem + ".jpg")
+    full_decode(file).jpegsave(str(target), Q=95, subsample_mode="off")
+    return str(target)
+
+
 class References:
     """High-quality downscales of one photo, by exact size: full decode, lanczos3."""
 
     def __init__(self, file: str) -> None:
-        from gallery.engine.vips import pyvips
-
-        self.full = pyvips.Image.new_from_file(file).autorot().copy_memory()
+        self.full = full_decode(file)
         self.cache: dict[tuple[int, int], Any] = {}
 
     def get(self, width: int, height: int) -> Any:
@@ -156,7 +179,7 @@ def measure(files: Sequence[str], repeat: int) -> Result:
     from gallery.settings import Settings
 
     today = RenditionSpec.from_settings(Settings.from_env())
-    spec = replace(today, formats=("avif", "webp"), avif_effort=3, quality_target=OPT_IN_TARGET)
+    fixed = replace(today, formats=("webp",), quality_target=0.0, quality=80, webp_effort=2)
     photos: list[Result] = []
     for file in files:
         name = Path(file).name
@@ -165,14 +188,15 @@ def measure(files: Sequence[str], repeat: int) -> Result:
         methods: list[Result] = []
         with tempfile.TemporaryDirectory() as tmp:
             runs: list[tuple[str, Result | None, Path, tuple[str, ...]]] = []
-            for label, sp in (("opt-in set", spec), ("default: fixed WebP Q80 e2", today)):
+            for label, sp in ((DEFAULT_SET, today), (FIXED_SET, fixed)):
                 directory = Path(tmp) / label.replace(" ", "_").replace(",", "")
                 directory.mkdir()
                 runs.append((label, run_engine(file, sp, repeat, directory), directory, sp.formats))
-            for label, fmt in (("sharp WebP Q80", "webp"), ("sharp AVIF defaults", "avif")):
+            source = sharp_source(file, Path(tmp))
+            for label, fmt, times in (("sharp WebP Q80", "webp", repeat), ("sharp AVIF defaults", "avif", 1)):
                 directory = Path(tmp) / fmt
                 directory.mkdir()
-                runs.append((label, run_sharp(file, spec.widths, fmt, repeat, directory), directory, (fmt,)))
+                runs.append((label, run_sharp(source, today.widths, fmt, times, directory), directory, (fmt,)))
             for label, result, directory, formats in runs:
                 if result is None:
                     continue
@@ -187,7 +211,17 @@ def measure(files: Sequence[str], repeat: int) -> Result:
                     f"SSIMULACRA2 mean {sum(scores) / len(scores):.1f} min {min(scores):.1f}"
                 )
         photos.append({"file": name, "methods": methods})
-    return {"widths": list(spec.widths), "quality_target": spec.quality_target, "photos": photos}
+    shipped = {path.name for path in (ROOT / "samples").rglob("*")}
+    held_out = [Path(f).name for f in files if Path(f).name not in shipped]
+    return {
+        "widths": list(today.widths),
+        "quality_target": today.quality_target,
+        "avif_effort": today.avif_effort,
+        "formats": list(today.formats),
+        "fallback_quality": today.quality,
+        "held_out": held_out,
+        "photos": photos,
+    }
 
 
 def summarise(results: Result) -> list[Result]:
@@ -242,18 +276,30 @@ def headline(results: Result) -> str:
     base = next((r for r in rows if r["method"] == "sharp WebP Q80"), None)
     lines = [
         "| set | formats | bytes per view | ÷ sharp WebP Q80 | stored per photo | CPU s per photo | "
-        "SSIMULACRA2 mean / min (served) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "CPU ÷ sharp WebP Q80 | SSIMULACRA2 mean / min (served) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         score = served[row["method"]]
         ratio = f"{row['served_bytes_per_view'] / base['served_bytes_per_view']:.2f}" if base else "-"
+        cpu = f"{row['cpu_s_per_photo'] / base['cpu_s_per_photo']:.2f}" if base else "-"
         lines.append(
             f"| {row['method']} | {row['format']} | {row['served_bytes_per_view'] / 1000:,.0f} kB | {ratio} | "
-            f"{row['stored_bytes_per_photo'] / 1e6:.2f} MB | {row['cpu_s_per_photo']:.2f} | "
+            f"{row['stored_bytes_per_photo'] / 1e6:.2f} MB | {row['cpu_s_per_photo']:.2f} | {cpu} | "
             f"{score['score_mean']:.1f} / {score['score_min']:.1f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def held_out_headline(results: Result) -> list[str]:
+    """The headline again over the held-out photos alone, when the run has both kinds."""
+    held_out = set(results.get("held_out", []))
+    photos = [p for p in results["photos"] if p["file"] in held_out]
+    if not photos or len(photos) == len(results["photos"]):
+        return []
+    subset = {**results, "photos": photos}
+    subset["summary"] = summarise(subset)
+    return [f"Held-out photos only ({len(photos)}):", "", headline(subset)]
 
 
 def markdown(results: Result) -> str:
@@ -262,16 +308,22 @@ def markdown(results: Result) -> str:
         name: {r["class"]: r["bytes"] for r in rows if r["method"] == name and r.get("served")}
         for name in ("sharp WebP Q80", "sharp AVIF defaults")
     }
-    photos = ", ".join(p["file"] for p in results["photos"])
+    held_out = set(results.get("held_out", []))
+    photos = ", ".join(p["file"] + (" (held out)" if p["file"] in held_out else "") for p in results["photos"])
+    default = (
+        f"{'+'.join(results['formats'])}, AVIF effort {results['avif_effort']}, SSIMULACRA2 target "
+        f"{results['quality_target']:g} for the served format, fallback at Q{results['fallback_quality']}"
+    )
     lines = [
         "## Bytes at equal visual quality (SSIMULACRA2)",
         "",
-        f"Photos: {photos}; widths {', '.join(map(str, results['widths']))}; opt-in target "
-        f"{results['quality_target']:g}. Scores against a lanczos3 downscale of the full decode. `served`: the "
-        "format a current browser downloads. Bytes ratios are over sharp's bytes for the same photos and width "
-        "class.",
+        f"Photos: {photos}; widths {', '.join(map(str, results['widths']))}; default set: {default}. `held out`: "
+        "real photos the project does not ship (not in samples/). Scores against a lanczos3 downscale of the full "
+        "decode. `served`: the format a current browser downloads. Bytes ratios are over sharp's bytes for the "
+        "same photos and width class.",
         "",
         headline(results),
+        *held_out_headline(results),
         "Per width class (small 320-512, medium 768-1280, large 1600-2560), every format:",
         "",
         "| method | format | class | bytes | ÷ sharp WebP Q80 | ÷ sharp AVIF | SSIMULACRA2 mean | min |",

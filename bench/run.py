@@ -13,9 +13,9 @@ Methods, all with the same widths, WebP quality and effort, one libvips thread e
 - Pillow: `Image.thumbnail(..., LANCZOS)` per width from the original, saved as WebP;
 - sharp: one sharp pipeline per width from the original buffer (bench/package.json; skipped without node).
 
-Then bytes at equal visual quality (bench/quality.py): the opt-in rendition set (AVIF and WebP, each encoded to
-SSIMULACRA2 77) and the default fixed WebP set against sharp WebP Q80 and sharp AVIF defaults, scored per width
-class, with the cost per million photos.
+Then bytes at equal visual quality (bench/quality.py): the default rendition set (AVIF encoded to the SSIMULACRA2
+target, a JPEG fallback) and the fixed WebP Q80 set against sharp WebP Q80 and sharp AVIF defaults, scored per
+width class, with the cost per million photos.
 
 CPU and wall are the best of `--repeat` runs; peak MB is the peak RSS (VmHWM / maxrss) of the process that did
 the work, measured in a fresh process per method. Results go to bench/results.json and bench/results.md.
