@@ -2,8 +2,9 @@
 
 It lists the uploads bucket, reads the photo documents in batches, and for every object whose current
 generation has no ``ready``/``failed`` document with the current spec version it publishes exactly the
-``OBJECT_FINALIZE`` notification Cloud Storage would have published to the uploads topic. The function then
-does the work with its normal generation-aware idempotency, so:
+``OBJECT_FINALIZE`` notification Cloud Storage would have published, to the bulk lane's topic (``--lane live``
+sends it to the uploads topic instead; gallery_cli.lanes). The function then does the work with its normal
+generation-aware idempotency, so:
 
 - re-running only re-sends what is still not done (resumable, idempotent);
 - it never re-triggers itself: it only reads the uploads bucket and Firestore and publishes;
@@ -42,6 +43,7 @@ from gallery_cli.base import (
     preflight,
     progress,
 )
+from gallery_cli.lanes import LaneOption, NoTopicError, TopicOption, publish_target
 from gallery_cli.status import FORCED_STATES, PENDING_STATES, Pending, State, classify
 from gallery_cli.terminal import safe_text
 from gallery_cli.waiting import hint_and_exit, report_wait, wait_for_function
@@ -254,10 +256,8 @@ def backfill(
     rate: Annotated[float, typer.Option(min=0, help="Notifications per second (0 = unlimited)")] = 20.0,
     concurrency: Annotated[int, typer.Option(min=1, max=1000, help="Publishes in flight at once")] = 16,
     limit: Annotated[int | None, typer.Option(min=1, help="Queue at most this many (cost cap per run)")] = None,
-    topic: Annotated[
-        str | None,
-        typer.Option(help="Uploads topic (id or projects/P/topics/T); default: the PUBSUB_TOPIC setting"),
-    ] = None,
+    lane: LaneOption = "bulk",
+    topic: TopicOption = None,
     stale_after: Annotated[
         float,
         typer.Option(
@@ -281,15 +281,18 @@ def backfill(
 ) -> None:
     """Process photos in the uploads bucket with no ready/failed document for their generation or spec.
 
-    Publishes the same OBJECT_FINALIZE notification Cloud Storage would, so the function does the work.
+    Publishes the same OBJECT_FINALIZE notification Cloud Storage would, so the function does the work: to the
+    bulk lane by default, so live uploads never wait behind a backfill (`--lane live` to override).
     """
     from gallery.wiring import build_catalog, storage_client
 
     settings = load_settings(env_file)
-    target = topic or settings.pubsub_topic.strip()
-    if not target and not dry_run:
-        fail("no uploads topic: pass --topic (the topic the uploads bucket notifies) or set PUBSUB_TOPIC")
-    target = topic_path(target, settings.google_cloud_project) if target else ""
+    try:
+        target = publish_target(settings, lane, topic)
+    except NoTopicError as exc:
+        if not dry_run:
+            fail(str(exc))
+        target = ""
     preflight("storage", "firestore", *(() if dry_run else ("pubsub",)))
     spec_version = spec_version or ServiceConfig.from_settings(settings).spec.version
     catalog = build_catalog(settings)

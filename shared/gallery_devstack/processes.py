@@ -92,8 +92,11 @@ class ManagedProcess:
         cwd: Path | None = None,
         ready: Callable[[], bool] | None = None,
         ready_timeout: float = 30.0,
+        nice: int = 0,
     ) -> None:
         self.name = name
+        self.nice = nice
+        """Added to the process's nice value at start (0: inherit this process's priority)."""
         self.argv = [str(a) for a in argv]
         self.host = host
         self.port = port
@@ -141,6 +144,8 @@ class ManagedProcess:
             env=self.env,
             cwd=self.cwd,
             start_new_session=True,
+            # In the child before exec, so every process it forks (gunicorn workers) inherits the priority.
+            preexec_fn=self._lower_priority if self.nice else None,
         )
         deadline = time.monotonic() + self.ready_timeout
         while not self.is_ready():
@@ -191,6 +196,9 @@ class ManagedProcess:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def _lower_priority(self) -> None:
+        os.nice(self.nice)
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -338,11 +346,12 @@ def function(
     python: str | None = None,
     ready_timeout: float = 60.0,
     add_shared_to_path: bool = True,
+    nice: int = 0,
 ) -> ManagedProcess:
     """A function served by functions-framework (``--target --source --signature-type --host --port``).
 
     `env` is added to this process's environment (PYTHONPATH gets ``shared/`` so local packages import,
-    unless `add_shared_to_path` is False, as for a self-contained bundle).
+    unless `add_shared_to_path` is False, as for a self-contained bundle). `nice` lowers its CPU priority.
     """
     if not Path(source).is_file():
         raise MissingDependencyError(f"function source {source} does not exist")
@@ -371,4 +380,5 @@ def function(
         env=full_env,
         cwd=Path(source).resolve().parent,
         ready_timeout=ready_timeout,
+        nice=nice,
     )
