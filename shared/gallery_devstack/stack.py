@@ -24,7 +24,8 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -387,9 +388,13 @@ class DevStack:
             proc.stop()
 
     def start_function(self) -> None:
+        """Start both lanes' function processes."""
         self.start_service("function")
+        self.start_service("bulk_function")
 
     def stop_function(self) -> None:
+        """Stop both lanes' function processes."""
+        self.stop_service("bulk_function")
         self.stop_service("function")
 
     def restart_service(self, name: ServiceName) -> None:
@@ -464,6 +469,31 @@ class DevStack:
                     },
                     timeout=10,
                 )
+
+    def upload_before_deployment(
+        self, objects: Mapping[str, bytes], content_type: str = "image/jpeg", timeout: float = 120.0
+    ) -> None:
+        """Put objects in the uploads bucket as if they were there before the pipeline was deployed: their
+        notifications reach no function, so they are what `gallery backfill` is for. Only before the push
+        subscriptions exist (``create_push_subscription=False``, then `create_push_subscriptions`); returns once
+        every notification has been published, so none arrives after the subscriptions are created."""
+        if self._push_subscription_created:
+            raise RuntimeError("the push subscriptions exist already: these uploads would be processed")
+        watch = f"projects/{self.config.project}/subscriptions/upload-before-deployment"
+        bucket = self.storage_client().bucket(self.config.uploads_bucket)
+        with self.pubsub_admin() as (_, sub):
+            sub.create_subscription(request={"name": watch, "topic": self.topic_path}, timeout=10)
+            try:
+                for name, data in objects.items():
+                    bucket.blob(name).upload_from_string(data, content_type=content_type)
+                waiting, deadline = set(objects), time.monotonic() + timeout
+                while waiting and time.monotonic() < deadline:
+                    response = sub.pull(request={"subscription": watch, "max_messages": 1000}, timeout=10)
+                    waiting -= {m.message.attributes.get("objectId") for m in response.received_messages}
+                if waiting:
+                    raise TimeoutError(f"{len(waiting)} notification(s) not published after {timeout:.0f}s")
+            finally:
+                sub.delete_subscription(subscription=watch, timeout=10)
 
     def create_push_subscriptions(self) -> None:
         """Create the push subscriptions now (for a stack started with ``create_push_subscription=False``: the

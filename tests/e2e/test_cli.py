@@ -22,7 +22,7 @@ from google.cloud import firestore
 from moto.server import ThreadedMotoServer
 
 from gallery.ids import photo_id
-from gallery.settings import Settings
+from gallery_cli.settings import ToolSettings
 from gallery_devstack.stack import DevStack
 from tests.e2e.conftest import Harness
 from tests.paths import ORIENTATION, SAMPLES
@@ -40,11 +40,10 @@ IMPORT_PHOTOS = [
 
 def _clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without anything that would point the CLI at some other stack."""
-    drop = Settings.env_names() | {
+    drop = ToolSettings.env_names() | {
         "STORAGE_EMULATOR_HOST",
         "PUBSUB_EMULATOR_HOST",
         "FIRESTORE_EMULATOR_HOST",
-        "PUBSUB_TOPIC",
         "GOOGLE_APPLICATION_CREDENTIALS",
     }
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("AWS_")}
