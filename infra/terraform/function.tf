@@ -39,7 +39,8 @@ resource "google_cloudfunctions2_function" "thumbnailer" {
     ingress_settings                 = var.ingress_settings
     all_traffic_on_latest_revision   = true
     service_account_email            = google_service_account.function.email
-    environment_variables            = local.function_env
+    # The same settings on both lanes, plus which lane this service serves (LANE).
+    environment_variables = merge(local.function_env, { LANE = each.key })
   }
 
   lifecycle {

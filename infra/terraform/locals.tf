@@ -91,8 +91,8 @@ locals {
 
   renditions_base_url = var.renditions_base_url != "" ? var.renditions_base_url : "https://storage.googleapis.com/${local.renditions_bucket_name}"
 
-  # Exactly the variables gallery.settings.Settings reads (tests/infra checks this against the code),
-  # plus libvips/glibc tuning that must be set before the process starts.
+  # Exactly the variables gallery.settings.Settings reads (tests/infra checks this against the code) but LANE,
+  # which function.tf sets per lane, plus libvips/glibc tuning that must be set before the process starts.
   function_env = {
     AVIF_EFFORT           = tostring(var.avif_effort)
     EVENTS_TOPIC          = var.publish_photo_events ? google_pubsub_topic.photo_events[0].id : ""

@@ -107,10 +107,9 @@ def retry(
     if not photos and not all_failed and not code:
         fail("name the photos to retry, or pass --all (optionally with --code CODE)")
     settings = load_settings(env_file)
+    chosen = lane or retry_lane(len(photos or []), every_failed=all_failed or bool(code))
     try:
-        target = publish_target(
-            settings, lane or retry_lane(len(photos or []), every_failed=all_failed or bool(code)), topic
-        )
+        target = publish_target(settings, chosen, topic)
     except NoTopicError as exc:
         fail(str(exc))
     preflight("storage", "firestore", "pubsub")
@@ -133,7 +132,7 @@ def retry(
                 continue
             resource = {"bucket": f.bucket, "name": f.name, "generation": str(f.generation)}
             resource.update({k: str(v) for k, v in (("contentType", blob.content_type), ("size", blob.size)) if v})
-            data, attributes = finalize_notification(resource)
+            data, attributes = finalize_notification(resource, chosen)
             publisher.publish(target, data, **attributes).result(timeout=30)
             results.append({**asdict(f), "queued": True, "note": ""})
     finally:

@@ -108,18 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env_int("DEVSTACK_MAX_DELIVERY_ATTEMPTS", 10),
         help="deliveries before a message goes to the dead-letter topic (default 10, above MAX_ATTEMPTS)",
     )
-    run.add_argument(
-        "--bulk-concurrency",
-        type=int,
-        default=_env_int("DEVSTACK_BULK_CONCURRENCY", 4),
-        help="request threads of the bulk lane's function (env DEVSTACK_BULK_CONCURRENCY, default 4)",
-    )
-    run.add_argument(
-        "--bulk-nice",
-        type=int,
-        default=_env_int("DEVSTACK_BULK_NICE", 10),
-        help="nice value of the bulk lane's function (env DEVSTACK_BULK_NICE, default 10; 0 = same as live)",
-    )
+    for flag, default, what in (
+        ("bulk-concurrency", 4, "request threads of the bulk lane's function"),
+        ("bulk-nice", 10, "nice value of the bulk lane's function (0 = as the live one)"),
+    ):
+        env = f"DEVSTACK_{flag.upper().replace('-', '_')}"
+        run.add_argument(
+            f"--{flag}", type=int, default=_env_int(env, default), help=f"{what} (env {env}, default {default})"
+        )
     run.add_argument(
         "--ack-deadline", type=int, default=60, help="push subscription ack deadline / push timeout (default 60 s)"
     )

@@ -144,9 +144,13 @@ class ManagedProcess:
             env=self.env,
             cwd=self.cwd,
             start_new_session=True,
-            # In the child before exec, so every process it forks (gunicorn workers) inherits the priority.
-            preexec_fn=self._lower_priority if self.nice else None,
         )
+        if self.nice:
+            # At once, while the child is still one thread: every thread and process it starts (gunicorn workers)
+            # inherits the priority. Not a preexec_fn: running Python in the forked child of a process with gRPC
+            # threads (an in-process Pub/Sub emulator) aborts it.
+            with contextlib.suppress(ProcessLookupError):
+                os.setpriority(os.PRIO_PROCESS, self._proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + self.nice)
         deadline = time.monotonic() + self.ready_timeout
         while not self.is_ready():
             code = self._proc.poll()
@@ -196,9 +200,6 @@ class ManagedProcess:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
-
-    def _lower_priority(self) -> None:
-        os.nice(self.nice)
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -406,6 +406,7 @@ class DevStack:
         c = self.config
         bulk = name == "bulk_function"
         env = self.function_environment()
+        env["LANE"] = "bulk" if bulk else "live"
         if bulk:
             env["THREADS"] = str(c.bulk_request_concurrency)  # functions-framework's gunicorn request threads
         return processes.function(

@@ -164,7 +164,7 @@ def test_unreachable_stack_exits_2_with_a_clear_message(
     env_file.write_text(
         "GOOGLE_CLOUD_PROJECT=gallery-local\nSTORAGE_EMULATOR_HOST=http://127.0.0.1:9\n"
         "PUBSUB_EMULATOR_HOST=127.0.0.1:9\nFIRESTORE_EMULATOR_HOST=127.0.0.1:9\n"
-        "PUBSUB_TOPIC=projects/gallery-local/topics/t\n"
+        "PUBSUB_TOPIC=projects/gallery-local/topics/t\nPUBSUB_BULK_TOPIC=projects/gallery-local/topics/b\n"
     )
     for args in (["backfill"], ["ls"], ["drop", str(SAMPLES / "alpha.png")]):
         done = gallery(*args, "--env-file", str(env_file), timeout=30)

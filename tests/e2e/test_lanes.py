@@ -10,19 +10,16 @@ latency figures are bench/lanes.py's.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from gallery.model import PhotoStatus
 from gallery_devstack.stack import DevStack
+from tests.cli import run_gallery
 from tests.e2e.conftest import Harness, build_harness, settled
 from tests.paths import LARGE, SAMPLES
 
-GALLERY = Path(sys.executable).with_name("gallery")
 BACKFILL = 80
 LIVE = 3
 PHOTOS = [*sorted(LARGE.glob("*.jpg")), SAMPLES / "gps_DSCN0010.jpg"]
@@ -50,18 +47,7 @@ def test_live_uploads_are_ready_while_a_backfill_drains_and_nothing_is_lost(
     stack.create_push_subscriptions()
     assert _unsettled(h, names) == BACKFILL  # nobody was listening: this is backfill's work
 
-    env_file = stack.write_env_file(tmp_path / "stack.env")
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST") and not k.startswith("PUBSUB_")}
-    done = subprocess.run(
-        [str(GALLERY), "backfill", "--rate", "0", "--json", "--env-file", str(env_file)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_gallery(stack, tmp_path, "backfill", "--rate", "0", "--json")
     assert json.loads(done.stdout)["queued"] == BACKFILL
 
     live_names = []

@@ -335,8 +335,9 @@ def test_function_is_a_python_http_function_built_from_the_hashed_source_zip() -
 
 def test_function_env_names_are_exactly_what_the_code_reads() -> None:
     service = block(resource(FUNCTION), "service_config")
-    assert unwrap(service["environment_variables"]) == "local.function_env"
-    names = set(local("function_env"))
+    # The same settings on every lane, plus the lane the service serves.
+    assert unwrap(service["environment_variables"]) == "merge(local.function_env, {LANE = each.key})"
+    names = set(local("function_env")) | {"LANE"}
     code_reads = set(Settings.env_names())
     missing = code_reads - names
     unknown = names - code_reads - ALLOWED_EXTRA_ENV
@@ -501,7 +502,7 @@ def test_both_lanes_run_the_same_source_settings_memory_and_identity() -> None:
     storage = block(block(block(function, "build_config"), "source"), "storage_source")
     assert unwrap(storage["object"]) == "google_storage_bucket_object.function_source.name"
     service = block(function, "service_config")
-    assert unwrap(service["environment_variables"]) == "local.function_env"
+    assert unwrap(service["environment_variables"]) == "merge(local.function_env, {LANE = each.key})"
     assert "var.function_memory_mib" in service["available_memory"]
     assert unwrap(service["service_account_email"]) == "google_service_account.function.email"
     for field in ("min_instance_count", "max_instance_count"):

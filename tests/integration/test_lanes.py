@@ -4,19 +4,17 @@ through its own push subscription to its own function process."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from gallery_devstack.stack import DevStack
+from tests.cli import run_gallery
+from tests.e2e.test_cli import AWS, moto_s3
 from tests.integration.test_devstack import STUB_FUNCTION, _records, _wait
-
-GALLERY = Path(sys.executable).with_name("gallery")
 
 
 @pytest.fixture
@@ -29,6 +27,9 @@ def stub_stack(devstack_factory: Callable[..., DevStack], tmp_path: Path) -> tup
     return stack, records
 
 
+__all__ = ["moto_s3"]  # the S3 server fixture
+
+
 def _deliveries(records: Path) -> list[tuple[str, str]]:
     """(subscription, objectId) of every delivery so far."""
     return [
@@ -39,22 +40,6 @@ def _deliveries(records: Path) -> list[tuple[str, str]]:
 
 def _nice(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-
-
-def _gallery(stack: DevStack, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env_file = stack.write_env_file(tmp_path / "stack.env")
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST") and not k.startswith("PUBSUB_")}
-    done = subprocess.run(
-        [str(GALLERY), *args, "--env-file", str(env_file)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 def test_each_lane_delivers_its_topic_to_its_own_function_process(stub_stack: tuple[DevStack, Path]) -> None:
@@ -113,8 +98,36 @@ def test_backfill_publishes_to_the_bulk_lane_unless_told_live(
     stack.storage_client().bucket(stack.config.uploads_bucket).blob("old.jpg").upload_from_string(b"\xff\xd8\xff")
     assert _wait(lambda: (stack.push_subscription_path, "old.jpg") in _deliveries(records))
     # The stub registers nothing, so the photo is still to do for backfill.
-    _gallery(stack, tmp_path, "backfill", "--json")
+    run_gallery(stack, tmp_path, "backfill", "--json")
     assert _wait(lambda: (stack.bulk_push_subscription_path, "old.jpg") in _deliveries(records))
-    _gallery(stack, tmp_path, "backfill", "--json", "--lane", "live")
+    run_gallery(stack, tmp_path, "backfill", "--json", "--lane", "live")
     assert _wait(lambda: _deliveries(records).count((stack.push_subscription_path, "old.jpg")) == 2)
     assert _deliveries(records).count((stack.bulk_push_subscription_path, "old.jpg")) == 1
+
+
+def test_import_queues_its_copies_on_the_bulk_lane_unless_told_live(
+    stub_stack: tuple[DevStack, Path], tmp_path: Path, moto_s3: str
+) -> None:
+    stack, records = stub_stack
+    s3 = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")  # fmt: skip
+    s3.create_bucket(Bucket="lanes")
+    s3.put_object(Bucket="lanes", Key="a.jpg", Body=b"\xff\xd8\xff")
+    s3.put_object(Bucket="lanes", Key="b.jpg", Body=b"\xff\xd8\xff")
+    uploads = stack.storage_client().bucket(stack.config.uploads_bucket)
+
+    run_gallery(stack, tmp_path, "import", "s3://lanes/", "--endpoint-url", moto_s3, "--dest-prefix", "bulk/", **AWS)
+    # The bucket notifies the live lane as for any upload (whose function leaves a bulk-marked copy alone), and the
+    # import queues the copy on the bulk lane, marked as queued there.
+    for name in ("bulk/a.jpg", "bulk/b.jpg"):
+        assert _wait(lambda n=name: (stack.bulk_push_subscription_path, n) in _deliveries(records))
+        assert uploads.get_blob(name).metadata == {"gallery-lane": "bulk"}
+    queued = [r["envelope"]["message"] for r in _records(records)]
+    marks = {(m["attributes"]["objectId"], m["attributes"].get("galleryQueuedOn")) for m in queued}
+    assert marks == {("bulk/a.jpg", None), ("bulk/a.jpg", "bulk"), ("bulk/b.jpg", None), ("bulk/b.jpg", "bulk")}
+
+    args = ("import", "s3://lanes/", "--endpoint-url", moto_s3, "--dest-prefix", "live/", "--lane", "live")
+    run_gallery(stack, tmp_path, *args, **AWS)
+    assert _wait(lambda: {n for _, n in _deliveries(records)} >= {"live/a.jpg", "live/b.jpg"})
+    assert not any(n.startswith("live/") for s, n in _deliveries(records) if s == stack.bulk_push_subscription_path)
+    assert uploads.get_blob("live/a.jpg").metadata is None  # an ordinary upload
