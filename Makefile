@@ -92,8 +92,9 @@ deploy: bundle ## Bundle, then terraform apply (needs gcloud credentials and ter
 	terraform -chdir=$(TF_DIR) init -input=false
 	terraform -chdir=$(TF_DIR) apply
 
-bench: install ## Rendition benchmark on samples/large (engine vs per-width processes, Pillow, sharp) and heavy inputs: estimate vs peak (bench/results.md)
+bench: install ## Rendition benchmark on samples/large (engine vs per-width processes, Pillow, sharp), heavy inputs: estimate vs peak, and live latency under a backfill on the local stack (bench/results.md)
 	$(PY) bench/run.py
+	$(PY) bench/lanes.py
 
 bench-presets: install ## CPU and memory added per preset variant (bench/presets-results.md)
 	$(PY) bench/presets.py

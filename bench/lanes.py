@@ -40,7 +40,7 @@ BULK_FILES = (
     "samples/large/landscape_20mp_progressive.jpg",
     "samples/gps_DSCN0010.jpg",
 )
-LIVE_FILE = "samples/gps_DSCN0010.jpg"
+LIVE_FILE = "samples/large/portrait_10mp_progressive.jpg"  # a camera photo
 SECTION_START, SECTION_END = "<!-- lanes:start -->", "<!-- lanes:end -->"
 TARGET_RATIO = 3.0
 
@@ -125,7 +125,7 @@ def run_backfill(stack: Stack, env_file: Path, lane: str) -> subprocess.Popen[by
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    live_data = (ROOT / LIVE_FILE).read_bytes()
+    live_data = (ROOT / args.live_file).read_bytes()
     sources = [(ROOT / f).read_bytes() for f in BULK_FILES]
     with (
         tempfile.TemporaryDirectory(prefix="bench-lanes-") as tmp,
@@ -173,7 +173,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "queued": queued,
             "bulk_concurrency": args.bulk_concurrency,
             "bulk_nice": args.bulk_nice,
-            "live_file": Path(LIVE_FILE).name,
+            "live_file": Path(args.live_file).name,
             "idle_s": idle,
             "busy_s": busy,
             "idle_median_s": statistics.median(idle),
@@ -238,6 +238,14 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_section(path: Path) -> str:
+    """The lanes section of `path` (markers included), or "" when it has none."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if SECTION_START not in text or SECTION_END not in text:
+        return ""
+    return SECTION_START + text.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0] + SECTION_END + "\n"
+
+
 def write_section(path: Path, section: str) -> None:
     """Replace the lanes section of `path` (or append it), leaving the rest of the file as it is."""
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
@@ -254,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=150, help="photos the backfill queues (default 150)")
     parser.add_argument("--live", type=int, default=5, help="idle live uploads measured (default 5)")
+    parser.add_argument("--live-file", default=LIVE_FILE, help=f"the live photo (default {LIVE_FILE})")
     parser.add_argument("--gap", type=float, default=1.0, help="seconds between live uploads under the backfill")
     parser.add_argument("--lane", choices=("bulk", "live"), default="bulk", help="lane the backfill publishes to")
     parser.add_argument("--bulk-concurrency", type=int, default=4, help="request threads of the bulk function")
