@@ -613,6 +613,16 @@ def heavy_markdown(results: Result) -> list[str]:
     return lines
 
 
+def _write_markdown(path: Path, text: str) -> None:
+    """Write the results, keeping the priority-lanes section bench/lanes.py adds (it has its own run)."""
+    import lanes  # bench/lanes.py, beside this script
+
+    previous = lanes.read_section(path)
+    path.write_text(text)
+    if previous:
+        lanes.write_section(path, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import coldstart  # bench/coldstart.py, beside this script
 
@@ -658,7 +668,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = json.loads(args.json.read_text()) if args.json.is_file() else results
         previous["heavy"] = heavy({**base, "effort": args.effort})
         args.json.write_text(json.dumps(previous, indent=2, default=str) + "\n")
-        args.markdown.write_text(markdown(previous))
+        _write_markdown(args.markdown, markdown(previous))
         out("\n".join(heavy_markdown(previous)))
         return 0
     out(f"# {machine}; widths {widths}; WebP Q{args.quality}; best of {repeat}")
@@ -716,7 +726,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["quality"] = quality.run([str(ROOT / f) for f in quality.DEFAULT_FILES], repeat)
     results["load_average_end"] = os.getloadavg()
     args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    args.markdown.write_text(markdown(results))
+    _write_markdown(args.markdown, markdown(results))
     out()
     out(markdown(results))
     out(f"wrote {args.json.relative_to(ROOT) if args.json.is_relative_to(ROOT) else args.json} and {args.markdown}")

@@ -1,13 +1,19 @@
 # Arrow 3: the thumbnailer (a Cloud Run function, gen 2). Plain HTTP function `handle` from main.py: the push
-# subscription in pubsub.tf is its only trigger (no event_trigger, so no Eventarc trigger without a dead-letter
+# subscriptions in pubsub.tf are its only triggers (no event_trigger, so no Eventarc trigger without a dead-letter
 # policy). It reads the uploads bucket and writes the renditions bucket and Firestore (iam.tf).
+#
+# One function (and so one Cloud Run service) per lane (local.lanes): the same source object, settings, memory
+# and service account, with the lane's own instance bounds and request concurrency. Separate services are what
+# keep a backfill from taking the instances and request slots live uploads need.
 
 resource "google_cloudfunctions2_function" "thumbnailer" {
+  for_each = local.lanes
+
   project     = var.project_id
-  name        = local.function_name
+  name        = each.value.service_name
   location    = var.region
-  description = "Renders thumbnails of uploaded photos and registers them in Firestore."
-  labels      = local.labels
+  description = each.value.description
+  labels      = merge(local.labels, { lane = each.key })
 
   build_config {
     runtime         = var.function_runtime
@@ -27,13 +33,14 @@ resource "google_cloudfunctions2_function" "thumbnailer" {
     available_memory                 = "${var.function_memory_mib}Mi"
     available_cpu                    = tostring(var.function_cpu)
     timeout_seconds                  = var.function_timeout_seconds
-    min_instance_count               = var.min_instance_count
-    max_instance_count               = var.max_instance_count
-    max_instance_request_concurrency = local.request_concurrency
+    min_instance_count               = each.value.min_instance_count
+    max_instance_count               = each.value.max_instance_count
+    max_instance_request_concurrency = each.value.request_concurrency
     ingress_settings                 = var.ingress_settings
     all_traffic_on_latest_revision   = true
     service_account_email            = google_service_account.function.email
-    environment_variables            = local.function_env
+    # The same settings on both lanes, plus which lane this service serves (LANE).
+    environment_variables = merge(local.function_env, { LANE = each.key })
   }
 
   lifecycle {
@@ -49,6 +56,10 @@ resource "google_cloudfunctions2_function" "thumbnailer" {
       condition     = var.retry_maximum_backoff_seconds >= var.retry_minimum_backoff_seconds
       error_message = "retry_maximum_backoff_seconds must not be below retry_minimum_backoff_seconds."
     }
+    precondition {
+      condition     = var.bulk_retry_maximum_backoff_seconds >= var.bulk_retry_minimum_backoff_seconds
+      error_message = "bulk_retry_maximum_backoff_seconds must not be below bulk_retry_minimum_backoff_seconds."
+    }
   }
 
   depends_on = [
@@ -62,12 +73,25 @@ resource "google_cloudfunctions2_function" "thumbnailer" {
   ]
 }
 
-# Only the invoker service account (the push subscription's OIDC identity) may call the function.
+# Only the invoker service account (the push subscriptions' OIDC identity) may call the functions, both lanes.
 # A gen-2 function is served by a Cloud Run service of the same name; run.invoker is checked there.
 resource "google_cloud_run_service_iam_member" "invoker_runs_function" {
+  for_each = local.lanes
+
   project  = var.project_id
-  location = google_cloudfunctions2_function.thumbnailer.location
-  service  = google_cloudfunctions2_function.thumbnailer.name
+  location = google_cloudfunctions2_function.thumbnailer[each.key].location
+  service  = google_cloudfunctions2_function.thumbnailer[each.key].name
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.invoker.email}"
+}
+
+# The live lane's resources were single before the lanes existed: keep their state (no replacement on apply).
+moved {
+  from = google_cloudfunctions2_function.thumbnailer
+  to   = google_cloudfunctions2_function.thumbnailer["live"]
+}
+
+moved {
+  from = google_cloud_run_service_iam_member.invoker_runs_function
+  to   = google_cloud_run_service_iam_member.invoker_runs_function["live"]
 }

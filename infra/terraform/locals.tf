@@ -40,6 +40,45 @@ locals {
   # docs/performance.md explains the memory model.
   request_concurrency = max(1, min(floor((var.function_memory_mib - var.instance_baseline_mib) / var.light_render_mib), var.tasks_per_vcpu * var.function_cpu))
 
+  # The bulk lane's instances are the same size and run the same memory model; 0 means "derived like the live one".
+  bulk_request_concurrency = var.bulk_request_concurrency > 0 ? var.bulk_request_concurrency : local.request_concurrency
+
+  # Priority lanes. Live uploads (the uploads bucket's notifications) and bulk work (`gallery backfill`,
+  # `gallery retry --all`, `gallery import`) each get a topic, a push subscription with its own retry and
+  # dead-letter policy, and a Cloud Run service of their own built from the same source bundle. Instances,
+  # CPU and request slots are therefore never shared: a live upload waits behind nothing but other live
+  # uploads, and the bulk lane's max instances and concurrency cap what a backfill costs. Both lanes
+  # dead-letter to the one dead-letter topic (pubsub.tf). docs/operations.md describes the lanes.
+  lanes = {
+    live = {
+      topic_name          = "${var.name_prefix}-uploads"
+      subscription_name   = "${var.name_prefix}-thumbnailer-push"
+      service_name        = local.function_name
+      description         = "Renders thumbnails of uploaded photos and registers them in Firestore (live lane: the uploads bucket's notifications)."
+      min_instance_count  = var.min_instance_count
+      max_instance_count  = var.max_instance_count
+      request_concurrency = local.request_concurrency
+      minimum_backoff     = var.retry_minimum_backoff_seconds
+      maximum_backoff     = max(var.retry_minimum_backoff_seconds, var.retry_maximum_backoff_seconds)
+    }
+    bulk = {
+      topic_name          = "${var.name_prefix}-bulk"
+      subscription_name   = "${var.name_prefix}-thumbnailer-bulk-push"
+      service_name        = "${local.function_name}-bulk"
+      description         = "Renders thumbnails of photos queued in bulk (backfill, retry of many, import) and registers them in Firestore (bulk lane)."
+      min_instance_count  = 0
+      max_instance_count  = var.bulk_max_instance_count
+      request_concurrency = local.bulk_request_concurrency
+      minimum_backoff     = var.bulk_retry_minimum_backoff_seconds
+      maximum_backoff     = max(var.bulk_retry_minimum_backoff_seconds, var.bulk_retry_maximum_backoff_seconds)
+    }
+  }
+
+  # Names per lane ("live", "bulk") for dashboards, alerts and the tools; keep these keys and names stable.
+  lane_topic_names        = { for lane, l in local.lanes : lane => l.topic_name }
+  lane_subscription_names = { for lane, l in local.lanes : lane => l.subscription_name }
+  lane_service_names      = { for lane, l in local.lanes : lane => l.service_name }
+
   # For push delivery the ack deadline is also the HTTP request timeout, so it must outlast the function.
   ack_deadline_seconds = min(600, var.function_timeout_seconds + 60)
 
@@ -52,8 +91,8 @@ locals {
 
   renditions_base_url = var.renditions_base_url != "" ? var.renditions_base_url : "https://storage.googleapis.com/${local.renditions_bucket_name}"
 
-  # Exactly the variables gallery.settings.Settings reads (tests/infra checks this against the code),
-  # plus libvips/glibc tuning that must be set before the process starts.
+  # Exactly the variables gallery.settings.Settings reads (tests/infra checks this against the code) but LANE,
+  # which function.tf sets per lane, plus libvips/glibc tuning that must be set before the process starts.
   function_env = {
     AVIF_EFFORT           = tostring(var.avif_effort)
     EVENTS_TOPIC          = var.publish_photo_events ? google_pubsub_topic.photo_events[0].id : ""
@@ -91,6 +130,12 @@ locals {
     # Bound glibc's per-thread arenas so concurrent renders do not fragment memory past the limit.
     MALLOC_ARENA_MAX = "2"
   }
+
+  # What the `gallery` tools read on top of the function's settings: where backfill, retry and import publish.
+  cli_env = merge(local.function_env, {
+    PUBSUB_TOPIC      = google_pubsub_topic.lane["live"].id
+    PUBSUB_BULK_TOPIC = google_pubsub_topic.lane["bulk"].id
+  })
 
   # Fully qualified name (projects/P/serviceAccounts/EMAIL) of the account Cloud Build uses for the function.
   build_service_account = coalesce(var.build_service_account, one(google_service_account.build[*].id))

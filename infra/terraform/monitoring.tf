@@ -9,10 +9,10 @@ resource "google_logging_metric" "function_errors" {
 
   project     = var.project_id
   name        = "${var.name_prefix}-thumbnailer-errors"
-  description = "ERROR (and worse) log lines of the thumbnailer, by error_code: failed deliveries Pub/Sub will retry and, after max_delivery_attempts, dead-letter."
+  description = "ERROR (and worse) log lines of the thumbnailer (both lanes' services), by error_code: failed deliveries Pub/Sub will retry and, after max_delivery_attempts, dead-letter."
   filter      = <<-EOT
     resource.type="cloud_run_revision"
-    resource.labels.service_name="${google_cloudfunctions2_function.thumbnailer.name}"
+    resource.labels.service_name=(${join(" OR ", [for lane, f in google_cloudfunctions2_function.thumbnailer : "\"${f.name}\""])})
     severity>=ERROR
   EOT
 
@@ -108,7 +108,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
       Inspect: `gcloud pubsub subscriptions pull ${google_pubsub_subscription.dead_letter.name} --project ${var.project_id} --limit 10`
       and the function's logs (`severity>=ERROR`, label `error_code`). After fixing the cause, re-drive by
-      re-uploading the photos or re-publishing the pulled messages to `${google_pubsub_topic.uploads.name}`.
+      re-uploading the photos or re-publishing the pulled messages to `${google_pubsub_topic.lane["bulk"].name}` (the bulk lane).
     EOT
   }
 }

@@ -1,4 +1,5 @@
-# Arrow 1: uploads bucket ──notification──▶ Pub/Sub topic.
+# Arrow 1: uploads bucket ──notification──▶ Pub/Sub topic (the live lane's: a live upload waits behind nothing but
+# other live uploads).
 #
 # JSON_API_V1 payloads carry eventType, bucketId, objectId, objectGeneration and (on overwrites)
 # overwroteGeneration / overwrittenByGeneration as attributes, and the object resource as data.
@@ -7,7 +8,7 @@
 # The Cloud Storage service agent publishes the notifications, so it needs publisher on this topic only.
 resource "google_pubsub_topic_iam_member" "gcs_publishes_uploads" {
   project = var.project_id
-  topic   = google_pubsub_topic.uploads.name
+  topic   = google_pubsub_topic.lane["live"].name
   role    = "roles/pubsub.publisher"
   member  = local.gcs_service_agent
 }
@@ -15,7 +16,7 @@ resource "google_pubsub_topic_iam_member" "gcs_publishes_uploads" {
 resource "google_storage_notification" "uploads" {
   bucket         = google_storage_bucket.uploads.name
   payload_format = "JSON_API_V1"
-  topic          = google_pubsub_topic.uploads.id
+  topic          = google_pubsub_topic.lane["live"].id
   event_types    = ["OBJECT_FINALIZE", "OBJECT_DELETE"]
 
   # Creating the notification fails unless the service agent can already publish.

@@ -19,13 +19,23 @@ output "renditions_public" {
 }
 
 output "function_name" {
-  description = "Name of the thumbnailer function (and of the Cloud Run service behind it)."
-  value       = google_cloudfunctions2_function.thumbnailer.name
+  description = "Name of the live lane's thumbnailer function (and of the Cloud Run service behind it)."
+  value       = google_cloudfunctions2_function.thumbnailer["live"].name
 }
 
 output "function_uri" {
-  description = "run.app URL of the thumbnailer; only the invoker service account may call it."
-  value       = google_cloudfunctions2_function.thumbnailer.service_config[0].uri
+  description = "run.app URL of the live lane's thumbnailer; only the invoker service account may call it."
+  value       = google_cloudfunctions2_function.thumbnailer["live"].service_config[0].uri
+}
+
+output "bulk_function_name" {
+  description = "Name of the bulk lane's thumbnailer function (and of its Cloud Run service): same source, its own instances and concurrency."
+  value       = google_cloudfunctions2_function.thumbnailer["bulk"].name
+}
+
+output "bulk_function_uri" {
+  description = "run.app URL of the bulk lane's thumbnailer; only the invoker service account may call it."
+  value       = google_cloudfunctions2_function.thumbnailer["bulk"].service_config[0].uri
 }
 
 output "function_source_object" {
@@ -34,8 +44,13 @@ output "function_source_object" {
 }
 
 output "request_concurrency" {
-  description = "Per-instance request concurrency, derived from memory, vCPU and light_render_mib; memory itself is bounded by the code's admission of renders by estimate."
+  description = "Per-instance request concurrency of the live lane, derived from memory, vCPU and light_render_mib; memory itself is bounded by the code's admission of renders by estimate."
   value       = local.request_concurrency
+}
+
+output "bulk_request_concurrency" {
+  description = "Per-instance request concurrency of the bulk lane (bulk_request_concurrency, or derived like the live lane's)."
+  value       = local.bulk_request_concurrency
 }
 
 output "ack_deadline_seconds" {
@@ -44,13 +59,33 @@ output "ack_deadline_seconds" {
 }
 
 output "uploads_topic" {
-  description = "Pub/Sub topic receiving the uploads bucket's notifications."
-  value       = google_pubsub_topic.uploads.id
+  description = "Pub/Sub topic receiving the uploads bucket's notifications (the live lane; PUBSUB_TOPIC for the tools)."
+  value       = google_pubsub_topic.lane["live"].id
 }
 
 output "push_subscription" {
-  description = "Push subscription delivering the notifications to the function."
-  value       = google_pubsub_subscription.push.id
+  description = "Push subscription delivering the live lane's notifications to its function."
+  value       = google_pubsub_subscription.push["live"].id
+}
+
+output "bulk_topic" {
+  description = "Pub/Sub topic of the bulk lane (PUBSUB_BULK_TOPIC for the tools): `gallery backfill`, `gallery retry --all` and `gallery import` publish here."
+  value       = google_pubsub_topic.lane["bulk"].id
+}
+
+output "bulk_topic_name" {
+  description = "Short name of the bulk lane's topic."
+  value       = google_pubsub_topic.lane["bulk"].name
+}
+
+output "bulk_push_subscription" {
+  description = "Push subscription delivering the bulk lane's notifications to its function."
+  value       = google_pubsub_subscription.push["bulk"].id
+}
+
+output "lanes" {
+  description = "Per lane (live, bulk): topic, push subscription and Cloud Run service names."
+  value       = { for lane in keys(local.lanes) : lane => { topic = local.lane_topic_names[lane], subscription = local.lane_subscription_names[lane], service = local.lane_service_names[lane] } }
 }
 
 output "dead_letter_topic" {
@@ -89,8 +124,8 @@ output "dead_letter_alert_policy" {
 }
 
 output "cli_env" {
-  description = "The function's settings as KEY=VALUE lines, for `gallery ls --env-file FILE` against the deployed stack."
-  value       = join("\n", [for k in sort(keys(local.function_env)) : "${k}=${local.function_env[k]}"])
+  description = "The function's settings and both lanes' topics as KEY=VALUE lines, for `gallery ls --env-file FILE` (and backfill, retry) against the deployed stack."
+  value       = join("\n", [for k in sort(keys(local.cli_env)) : "${k}=${local.cli_env[k]}"])
 }
 
 output "photo_events_topic" {

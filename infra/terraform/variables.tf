@@ -248,6 +248,28 @@ variable "max_instance_count" {
   }
 }
 
+variable "bulk_max_instance_count" {
+  type        = number
+  description = "Upper bound on the bulk lane's instances (its own Cloud Run service: backfill, retry of many, import). Caps what a backfill renders at once and costs, independently of max_instance_count, which the live uploads keep for themselves."
+  default     = 3
+
+  validation {
+    condition     = var.bulk_max_instance_count >= 1 && var.bulk_max_instance_count <= 1000 && floor(var.bulk_max_instance_count) == var.bulk_max_instance_count
+    error_message = "bulk_max_instance_count must be a whole number between 1 and 1000."
+  }
+}
+
+variable "bulk_request_concurrency" {
+  type        = number
+  description = "Per-instance request concurrency of the bulk lane's service. 0 derives it like the live lane's (see light_render_mib); the same memory model (admission by estimated peak within function_memory_mib - instance_baseline_mib) bounds memory either way."
+  default     = 0
+
+  validation {
+    condition     = var.bulk_request_concurrency >= 0 && var.bulk_request_concurrency <= 1000 && floor(var.bulk_request_concurrency) == var.bulk_request_concurrency
+    error_message = "bulk_request_concurrency must be a whole number between 0 (derived) and 1000."
+  }
+}
+
 variable "ingress_settings" {
   type        = string
   description = "Network ingress of the function. ALLOW_INTERNAL_ONLY is enough for Pub/Sub push from the same project (Pub/Sub counts as internal when it calls the run.app URL); IAM (roles/run.invoker) is enforced in every case."
@@ -531,7 +553,7 @@ variable "photos_collection" {
 
 variable "max_delivery_attempts" {
   type        = number
-  description = "Deliveries of one notification before Pub/Sub moves it to the dead-letter topic."
+  description = "Deliveries of one notification before Pub/Sub moves it to the dead-letter topic (both lanes' push subscriptions)."
   default     = 10
 
   validation {
@@ -581,6 +603,28 @@ variable "retry_maximum_backoff_seconds" {
   validation {
     condition     = var.retry_maximum_backoff_seconds >= 0 && var.retry_maximum_backoff_seconds <= 600
     error_message = "retry_maximum_backoff_seconds must be between 0 and 600."
+  }
+}
+
+variable "bulk_retry_minimum_backoff_seconds" {
+  type        = number
+  description = "Shortest wait before Pub/Sub redelivers a failed notification on the bulk lane's push subscription."
+  default     = 30
+
+  validation {
+    condition     = var.bulk_retry_minimum_backoff_seconds >= 0 && var.bulk_retry_minimum_backoff_seconds <= 600
+    error_message = "bulk_retry_minimum_backoff_seconds must be between 0 and 600."
+  }
+}
+
+variable "bulk_retry_maximum_backoff_seconds" {
+  type        = number
+  description = "Longest wait between redeliveries on the bulk lane's push subscription. Must not be below its minimum."
+  default     = 600
+
+  validation {
+    condition     = var.bulk_retry_maximum_backoff_seconds >= 0 && var.bulk_retry_maximum_backoff_seconds <= 600
+    error_message = "bulk_retry_maximum_backoff_seconds must be between 0 and 600."
   }
 }
 

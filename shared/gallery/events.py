@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gallery.errors import BadEventError
-from gallery.model import EventKind, ObjectEvent
+from gallery.model import LANES, QUEUED_ON_ATTRIBUTE, EventKind, ObjectEvent
 
 PUBSUB_CLOUDEVENT = "google.cloud.pubsub.topic.v1.messagePublished"
 _STORAGE_CLOUDEVENTS = {
@@ -184,6 +184,7 @@ def parse_message(message: Mapping[str, Any], delivery_attempt: Any = None) -> O
         message_id=str(message_id)[:100] if message_id else None,
         delivery_attempt=attempt,
         metadata=_custom_metadata(resource),
+        queued_on=lane if (lane := attributes.get(QUEUED_ON_ATTRIBUTE)) in LANES else None,
     )
 
 

@@ -48,6 +48,9 @@ class ObjectEvent:
     message_id: str | None = None
     delivery_attempt: int | None = None
     metadata: Mapping[str, str] | None = None
+    queued_on: str | None = None
+    """The lane an operator's tool queued this notification on (attribute QUEUED_ON_ATTRIBUTE); None for the
+    bucket's own notifications."""
 
     @property
     def is_overwrite_delete(self) -> bool:
@@ -205,6 +208,13 @@ class BeginOutcome(enum.Enum):
     EXHAUSTED = "exhausted"  # past the delivery cap: recorded failed (too_many_attempts) instead of rendering
 
 
+LANES = ("live", "bulk")
+QUEUED_ON_ATTRIBUTE = "galleryQueuedOn"
+"""Message attribute of the notifications `gallery backfill`/`retry`/`import` publish: the lane they chose."""
+LANE_METADATA_KEY = "gallery-lane"
+"""Custom metadata an upload carries when its uploader queues it on a lane itself (`gallery import`: bulk)."""
+
+
 @dataclass(frozen=True)
 class LiveObject:
     """What Cloud Storage says about the live (current) generation of an object."""
@@ -212,3 +222,5 @@ class LiveObject:
     generation: int
     size: int | None = None
     content_type: str | None = None
+    lane: str | None = None
+    """The priority lane its uploader queued it on (custom metadata LANE_METADATA_KEY), e.g. "bulk" for an import."""

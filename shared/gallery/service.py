@@ -70,6 +70,7 @@ class ServiceConfig:
     memory_budget_mib: int = 1848  # instance memory minus its idle baseline (Settings.memory_budget_mib)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    lane: str = "live"
     presets: PresetSet = field(default_factory=lambda: _presets_module().PresetSet())
 
     @classmethod
@@ -92,6 +93,7 @@ class ServiceConfig:
             memory_budget_mib=settings.memory_budget_mib,
             max_attempts=settings.max_attempts,
             lease_seconds=settings.processing_lease_seconds,
+            lane=settings.lane,
             presets=presets,
         )
 
@@ -229,6 +231,12 @@ class PhotoService:
                 extra={"json_fields": {"live_generation": live.generation if live else None}},
             )
             return Outcome.STALE
+        if self._config.lane == "live" and live.lane == "bulk" and event.queued_on is None:
+            # The bucket's own notification of an upload its uploader (`gallery import`) queued on the bulk lane
+            # too: rendering it here would make live uploads wait behind bulk work. Nothing is written; the bulk
+            # lane's delivery does the work (and a tool's explicit `--lane live` is still rendered here).
+            logger.info("queued on the bulk lane by its uploader; acknowledged, nothing changed")
+            return Outcome.IGNORED
         begun = self._registry.begin(
             pid,
             generation,

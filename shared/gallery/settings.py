@@ -63,6 +63,14 @@ class Settings:
     """Everything the thumbnailer and the `gallery` tools need to know about their environment."""
 
     google_cloud_project: str = setting("gallery-local", "Project that owns the Firestore database.", min_length=1)
+    lane: str = setting(
+        "live",
+        "The priority lane this function serves: live (the uploads bucket's notifications) or bulk (backfill, "
+        "retry of many, import). Terraform and the local stack set it per service. The live lane acknowledges, "
+        "without rendering, a photo whose uploader queued it on the bulk lane (`gallery import`), which the bulk "
+        "lane renders.",
+        pattern="^(live|bulk)$",
+    )
     uploads_bucket: str = setting(
         "gallery-uploads",
         "Bucket users drop photos into; notifications for any other bucket are ignored.",

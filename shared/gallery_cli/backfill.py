@@ -2,8 +2,9 @@
 
 It lists the uploads bucket, reads the photo documents in batches, and for every object whose current
 generation has no ``ready``/``failed`` document with the current spec version it publishes exactly the
-``OBJECT_FINALIZE`` notification Cloud Storage would have published to the uploads topic. The function then
-does the work with its normal generation-aware idempotency, so:
+``OBJECT_FINALIZE`` notification Cloud Storage would have published, to the bulk lane's topic (``--lane live``
+sends it to the uploads topic instead; gallery_cli.lanes). The function then does the work with its normal
+generation-aware idempotency, so:
 
 - re-running only re-sends what is still not done (resumable, idempotent);
 - it never re-triggers itself: it only reads the uploads bucket and Firestore and publishes;
@@ -28,6 +29,7 @@ import typer
 from rich.table import Table
 
 from gallery.ids import photo_id
+from gallery.model import QUEUED_ON_ATTRIBUTE
 from gallery.ports import PhotoCatalog
 from gallery.service import ServiceConfig
 from gallery.settings import Settings, topic_path
@@ -42,6 +44,7 @@ from gallery_cli.base import (
     preflight,
     progress,
 )
+from gallery_cli.lanes import Lane, LaneOption, NoTopicError, TopicOption, publish_target
 from gallery_cli.status import FORCED_STATES, PENDING_STATES, Pending, State, classify
 from gallery_cli.terminal import safe_text
 from gallery_cli.waiting import hint_and_exit, report_wait, wait_for_function
@@ -49,8 +52,11 @@ from gallery_cli.waiting import hint_and_exit, report_wait, wait_for_function
 SCAN_PAGE = 500
 
 
-def finalize_notification(resource: Mapping[str, Any], event_time: str | None = None) -> tuple[bytes, dict[str, str]]:
-    """Data and attributes of the ``OBJECT_FINALIZE`` notification (payload ``JSON_API_V1``) for an object."""
+def finalize_notification(
+    resource: Mapping[str, Any], lane: Lane, event_time: str | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """Data and attributes of the ``OBJECT_FINALIZE`` notification (payload ``JSON_API_V1``) for an object, marked
+    as queued on `lane` by a tool."""
     when = event_time or str(resource.get("updated") or resource.get("timeCreated") or "")
     if not when:
         when = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -61,6 +67,7 @@ def finalize_notification(resource: Mapping[str, Any], event_time: str | None = 
         "objectGeneration": str(resource["generation"]),
         "payloadFormat": "JSON_API_V1",
         "eventTime": when,
+        QUEUED_ON_ATTRIBUTE: lane,
     }
     return json.dumps(dict(resource), separators=(",", ":")).encode(), attributes
 
@@ -166,6 +173,7 @@ def publish_all(
     topic: str,
     candidates: list[Candidate],
     *,
+    lane: Lane,
     rate: float,
     concurrency: int,
     on_done: Callable[[], None] = lambda: None,
@@ -179,7 +187,7 @@ def publish_all(
     for candidate in candidates:
         limiter.wait()
         slots.acquire()
-        data, attributes = finalize_notification(candidate.resource)
+        data, attributes = finalize_notification(candidate.resource, lane)
         try:
             future = publisher.publish(topic, data, **attributes)
         except Exception as exc:
@@ -254,10 +262,8 @@ def backfill(
     rate: Annotated[float, typer.Option(min=0, help="Notifications per second (0 = unlimited)")] = 20.0,
     concurrency: Annotated[int, typer.Option(min=1, max=1000, help="Publishes in flight at once")] = 16,
     limit: Annotated[int | None, typer.Option(min=1, help="Queue at most this many (cost cap per run)")] = None,
-    topic: Annotated[
-        str | None,
-        typer.Option(help="Uploads topic (id or projects/P/topics/T); default: the PUBSUB_TOPIC setting"),
-    ] = None,
+    lane: LaneOption = "bulk",
+    topic: TopicOption = None,
     stale_after: Annotated[
         float,
         typer.Option(
@@ -281,15 +287,18 @@ def backfill(
 ) -> None:
     """Process photos in the uploads bucket with no ready/failed document for their generation or spec.
 
-    Publishes the same OBJECT_FINALIZE notification Cloud Storage would, so the function does the work.
+    Publishes the same OBJECT_FINALIZE notification Cloud Storage would, so the function does the work: to the
+    bulk lane by default, so live uploads never wait behind a backfill (`--lane live` to override).
     """
     from gallery.wiring import build_catalog, storage_client
 
     settings = load_settings(env_file)
-    target = topic or settings.pubsub_topic.strip()
-    if not target and not dry_run:
-        fail("no uploads topic: pass --topic (the topic the uploads bucket notifies) or set PUBSUB_TOPIC")
-    target = topic_path(target, settings.google_cloud_project) if target else ""
+    try:
+        target = publish_target(settings, lane, topic)
+    except NoTopicError as exc:
+        if not dry_run:
+            fail(str(exc))
+        target = ""
     preflight("storage", "firestore", *(() if dry_run else ("pubsub",)))
     spec_version = spec_version or ServiceConfig.from_settings(settings).spec.version
     catalog = build_catalog(settings)
@@ -299,7 +308,7 @@ def backfill(
     if not dry_run and force:
         todo = _reset_counts(settings, todo, result)
     if not dry_run and todo:
-        result = _publish(target, todo, rate, concurrency, result)
+        result = publish_with_progress(target, lane, todo, rate, concurrency, result)
     waited = None
     if wait and result.queued:
         pending = [Pending(c.photo_id, c.generation, c.name) for c in result.queued]
@@ -340,8 +349,11 @@ def _scan(
             fail(f"could not scan gs://{settings.uploads_bucket}: {type(exc).__name__}: {exc}")
 
 
-def _publish(target: str, todo: list[Candidate], rate: float, concurrency: int, before: PublishResult) -> PublishResult:
-    """Publish `todo`; errors already in `before` (from resetting counts) are kept."""
+def publish_with_progress(
+    target: str, lane: Lane, todo: list[Candidate], rate: float, concurrency: int, before: PublishResult
+) -> PublishResult:
+    """Publish `todo` to `target` (marked as queued on `lane`) with a progress bar; errors already in `before`
+    (from resetting counts) are kept."""
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
     publisher = pubsub_v1.PublisherClient()
@@ -349,7 +361,13 @@ def _publish(target: str, todo: list[Candidate], rate: float, concurrency: int, 
         with progress() as bar:
             task = bar.add_task("queueing", total=len(todo))
             result = publish_all(
-                publisher, target, todo, rate=rate, concurrency=concurrency, on_done=lambda: bar.advance(task)
+                publisher,
+                target,
+                todo,
+                lane=lane,
+                rate=rate,
+                concurrency=concurrency,
+                on_done=lambda: bar.advance(task),
             )
             result.errors = {**before.errors, **result.errors}
             return result

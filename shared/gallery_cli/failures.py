@@ -2,7 +2,9 @@
 
 A retry marks the failed document `retrying` (a `failed` document of the same generation would otherwise be
 acknowledged as already done) and publishes the OBJECT_FINALIZE notification Cloud Storage would have
-published for the object's current generation, so the function renders it again through the normal path.
+published for the object's current generation, so the function renders it again through the normal path. One
+named photo goes down the live lane (someone is waiting for it); more (several names, `--all`, `--code`) go
+down the bulk lane, so they never delay live uploads; `--lane` overrides either (gallery_cli.lanes).
 A photo whose deliveries reached MAX_ATTEMPTS (`too_many_attempts`, or a dead letter after many attempts) is
 only re-queued with `--force`, which restarts its count: it may be a photo that crashes the function.
 """
@@ -21,8 +23,9 @@ from gallery.catalog import Failure
 from gallery.ports import PhotoCatalog
 from gallery.registry_rules import over_cap
 from gallery.settings import Settings
-from gallery_cli.backfill import finalize_notification, topic_path
+from gallery_cli.backfill import finalize_notification
 from gallery_cli.base import EXIT_FAILED, EnvFileOption, JsonOption, app, err, fail, load_settings, out, preflight
+from gallery_cli.lanes import Lane, NoTopicError, TopicOption, publish_target, retry_lane
 from gallery_cli.resolve import matches, only_match
 from gallery_cli.terminal import safe_text
 
@@ -78,10 +81,15 @@ def retry(
         bool, typer.Option("--all", help="Retry every failed photo (with --code: of that code)")
     ] = False,
     code: CodeOption = None,
-    topic: Annotated[
-        str | None,
-        typer.Option(help="Uploads topic (id or projects/P/topics/T); default: the PUBSUB_TOPIC setting"),
+    lane: Annotated[
+        Lane | None,
+        typer.Option(
+            "--lane",
+            case_sensitive=False,
+            help="live (PUBSUB_TOPIC) or bulk (PUBSUB_BULK_TOPIC); default: live for one named photo, else bulk",
+        ),
     ] = None,
+    topic: TopicOption = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -99,10 +107,11 @@ def retry(
     if not photos and not all_failed and not code:
         fail("name the photos to retry, or pass --all (optionally with --code CODE)")
     settings = load_settings(env_file)
-    target = topic or settings.pubsub_topic.strip()
-    if not target:
-        fail("no uploads topic: pass --topic (the topic the uploads bucket notifies) or set PUBSUB_TOPIC")
-    target = topic_path(target, settings.google_cloud_project)
+    chosen = lane or retry_lane(len(photos or []), every_failed=all_failed or bool(code))
+    try:
+        target = publish_target(settings, chosen, topic)
+    except NoTopicError as exc:
+        fail(str(exc))
     preflight("storage", "firestore", "pubsub")
     todo = _targets(build_catalog(settings), settings, photos or [], code)
     registry, storage = build_registry(settings), storage_client(settings)
@@ -123,7 +132,7 @@ def retry(
                 continue
             resource = {"bucket": f.bucket, "name": f.name, "generation": str(f.generation)}
             resource.update({k: str(v) for k, v in (("contentType", blob.content_type), ("size", blob.size)) if v})
-            data, attributes = finalize_notification(resource)
+            data, attributes = finalize_notification(resource, chosen)
             publisher.publish(target, data, **attributes).result(timeout=30)
             results.append({**asdict(f), "queued": True, "note": ""})
     finally:

@@ -1,6 +1,9 @@
 """`gallery import s3://BUCKET/PREFIX`: copy photos from S3 (or an S3-compatible store) into the uploads bucket.
 
-Every copied object is an ordinary upload, so Cloud Storage notifies the function and it gets processed.
+Every copied object is an upload, so Cloud Storage notifies the function; by default the import queues the photos
+on the bulk lane (gallery_cli.lanes): each copy carries the custom metadata ``gallery-lane: bulk``, so the live
+lane acknowledges the bucket's notification without rendering it, and the import publishes the same notification
+to the bulk topic, whose function renders it. ``--lane live`` makes the copies ordinary uploads instead.
 An import never overwrites: a name already in the uploads bucket is skipped ("already present", with a note
 when its size or MD5 differs from the source), and every write carries ``if_generation_match=0``, so an object
 created meanwhile is reported as already present too. Re-running an import copies only what is new. Objects
@@ -23,7 +26,9 @@ from typing import Annotated, Any, Literal
 import typer
 
 from gallery.ids import photo_id
+from gallery.model import LANE_METADATA_KEY
 from gallery.service import ServiceConfig
+from gallery_cli.backfill import Candidate, PublishResult, publish_with_progress
 from gallery_cli.base import (
     PHOTO_SUFFIXES,
     EnvFileOption,
@@ -36,6 +41,7 @@ from gallery_cli.base import (
     preflight,
     progress,
 )
+from gallery_cli.lanes import Lane, LaneOption, NoTopicError, TopicOption, publish_target
 from gallery_cli.status import Pending
 from gallery_cli.terminal import safe_text
 from gallery_cli.waiting import hint_and_exit, report_wait, wait_for_function
@@ -136,7 +142,7 @@ def _list_s3(s3: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
         yield from page.get("Contents", [])
 
 
-def _copy(s3: Any, source_bucket: str, uploads: Any, item: Item, max_bytes: int) -> Item:
+def _copy(s3: Any, source_bucket: str, uploads: Any, item: Item, max_bytes: int, lane: Lane) -> Item:
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
         response = s3.get_object(Bucket=source_bucket, Key=item.key)
         body = response["Body"]
@@ -153,18 +159,20 @@ def _copy(s3: Any, source_bucket: str, uploads: Any, item: Item, max_bytes: int)
         if not content_type or content_type in ("binary/octet-stream", "application/octet-stream"):
             content_type = mimetypes.guess_type(item.name)[0] or "application/octet-stream"
         blob = uploads.blob(item.name)
+        if lane == "bulk":  # the live lane leaves the bucket's notification of this upload to the bulk lane
+            blob.metadata = {LANE_METADATA_KEY: lane}
         # Only if no object of this name exists: an import never overwrites a photo.
         blob.upload_from_file(spool, size=size, content_type=content_type, if_generation_match=0, checksum="md5")
     item.generation = int(blob.generation)
     return item
 
 
-def copy_item(s3: Any, source_bucket: str, uploads: Any, item: Item, max_bytes: int) -> Item:
+def copy_item(s3: Any, source_bucket: str, uploads: Any, item: Item, max_bytes: int, lane: Lane = "live") -> Item:
     """`_copy`, with the outcome recorded on the item: copied, skipped (with the reason) or failed."""
     from google.api_core.exceptions import PreconditionFailed
 
     try:
-        _copy(s3, source_bucket, uploads, item, max_bytes)
+        _copy(s3, source_bucket, uploads, item, max_bytes, lane)
     except PreconditionFailed:  # created since the listing: left as it is
         item.action, item.reason = "skip", ALREADY_PRESENT
     except TooLargeError as exc:
@@ -197,23 +205,34 @@ def import_s3(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be copied")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the copied photos are ready or failed")] = False,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds --wait waits at most")] = 600.0,
+    lane: LaneOption = "bulk",
+    topic: TopicOption = None,
     env_file: EnvFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Copy photos from S3 into the uploads bucket (skipping what is already there), so they get processed."""
+    """Copy photos from S3 into the uploads bucket (skipping what is already there), so they get processed: on
+    the bulk lane by default, so live uploads never wait behind an import (`--lane live` to override)."""
     from gallery.wiring import build_catalog, storage_client
 
     source_bucket, prefix = parse_s3_url(source)
     settings = load_settings(env_file)
-    preflight("storage", *(("firestore",) if wait else ()))
+    target = ""
+    if lane == "bulk" and not dry_run:
+        try:
+            target = publish_target(settings, lane, topic)
+        except NoTopicError as exc:
+            fail(str(exc))
+    preflight("storage", *(("firestore",) if wait else ()), *(("pubsub",) if target else ()))
     s3 = _s3_client(endpoint_url, region)
     uploads = storage_client(settings).bucket(settings.uploads_bucket)
     listed = _list_source(s3, source, source_bucket, prefix, all_files)
     items = _plan(listed, prefix, dest_prefix, _existing(uploads, dest_prefix), settings.max_bytes)
     to_copy = [i for i in items if i.action == "copy"]
     if not dry_run and to_copy:
-        _copy_all(s3, source_bucket, uploads, to_copy, concurrency, settings.max_bytes)
+        _copy_all(s3, source_bucket, uploads, to_copy, concurrency, settings.max_bytes, lane)
     copied = [i for i in to_copy if i.generation is not None]
+    if target and copied:
+        _queue_on_bulk_lane(target, settings.uploads_bucket, copied)
     failed = [i for i in to_copy if i.error]
     spec_version = ServiceConfig.from_settings(settings).spec.version
     waited = None
@@ -270,13 +289,33 @@ def _plan(
     return items
 
 
-def _copy_all(s3: Any, source_bucket: str, uploads: Any, to_copy: list[Item], concurrency: int, max_bytes: int) -> None:
+def _copy_all(
+    s3: Any, source_bucket: str, uploads: Any, to_copy: list[Item], concurrency: int, max_bytes: int, lane: Lane
+) -> None:
     """Copy every item, `concurrency` at once; each outcome (copied, skipped, failed) is recorded on its item."""
     with progress() as bar, ThreadPoolExecutor(max_workers=concurrency) as pool:
         task = bar.add_task("copying", total=len(to_copy))
-        futures = [pool.submit(copy_item, s3, source_bucket, uploads, i, max_bytes) for i in to_copy]
+        futures = [pool.submit(copy_item, s3, source_bucket, uploads, i, max_bytes, lane) for i in to_copy]
         for _ in as_completed(futures):
             bar.advance(task)
+
+
+def _queue_on_bulk_lane(target: str, bucket: str, copied: list[Item]) -> None:
+    """Publish the copies' notifications to the bulk lane; an item that could not be queued is marked failed."""
+    candidates = [
+        Candidate(
+            i.name,
+            i.generation or 0,
+            photo_id(bucket, i.name),
+            "unregistered",
+            {"bucket": bucket, "name": i.name, "generation": str(i.generation), "size": str(i.size)},
+        )
+        for i in copied
+    ]
+    result = publish_with_progress(target, "bulk", candidates, rate=0, concurrency=16, before=PublishResult())
+    for i in copied:
+        if i.name in result.errors:
+            i.error = f"copied, but not queued on the bulk lane (`gallery backfill` queues it): {result.errors[i.name]}"
 
 
 def _summary(

@@ -13,9 +13,16 @@ class ToolSettings(Settings):
 
     pubsub_topic: str = setting(
         "",
-        "The uploads bucket's notification topic (id or projects/P/topics/T). `gallery backfill` and "
-        "`gallery retry` publish the notifications Cloud Storage would have sent to it; `--topic` overrides it. "
-        "Terraform's output `uploads_topic` is the value to use; `.devstack.env` sets it for the local stack.",
+        "The uploads bucket's notification topic: the live lane (id or projects/P/topics/T). `gallery retry` of "
+        "named photos, and the bulk commands with `--lane live`, publish the notifications Cloud Storage would "
+        "have sent to it; `--topic` overrides it. Terraform's output `uploads_topic` is the value to use; "
+        "`.devstack.env` sets it for the local stack.",
+    )
+    pubsub_bulk_topic: str = setting(
+        "",
+        "The bulk lane's topic (id or projects/P/topics/T): `gallery backfill`, `gallery retry --all/--code` and "
+        "`gallery import` publish to it by default, so bulk work never delays live uploads (docs/operations.md). "
+        "Terraform's output `bulk_topic` is the value to use; `.devstack.env` sets it for the local stack.",
     )
 
     @property

@@ -9,8 +9,13 @@ GCS        --gcs-port / DEVSTACK_GCS_PORT            4443
 Pub/Sub    --pubsub-port / DEVSTACK_PUBSUB_PORT      8085
 Firestore  --firestore-port / DEVSTACK_FIRESTORE_PORT  8086
 function   --function-port / DEVSTACK_FUNCTION_PORT  8081
+bulk lane  --bulk-function-port / DEVSTACK_BULK_FUNCTION_PORT  8082
 gallery    --gallery-port / DEVSTACK_GALLERY_PORT    8080
 =========  ==========================  =======
+
+The function runs twice, once per lane: the live one takes the uploads bucket's notifications, the bulk one what
+`gallery backfill`, `gallery retry --all` and `gallery import` publish (with fewer request threads and a raised
+nice value, so live uploads win the CPU; docs/operations.md).
 
 The gallery page (``python -m gallery_web``) is served at http://127.0.0.1:8080 unless ``--no-gallery``.
 The client environment (``GALLERY_URL`` included) is written to ``.devstack.env`` at the repository root
@@ -33,7 +38,14 @@ from rich.console import Console
 from gallery_devstack.processes import REPO_ROOT, DevStackError
 from gallery_devstack.stack import DevStack, DevStackConfig
 
-DEFAULT_PORTS = {"gcs": 4443, "pubsub": 8085, "firestore": 8086, "function": 8081, "gallery": 8080}
+DEFAULT_PORTS = {
+    "gcs": 4443,
+    "pubsub": 8085,
+    "firestore": 8086,
+    "function": 8081,
+    "bulk-function": 8082,
+    "gallery": 8080,
+}
 
 
 def _env_int(name: str, default: int) -> int:
@@ -51,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="start the local stack and keep it up until Ctrl-C / SIGTERM")
     for service, default in DEFAULT_PORTS.items():
-        env = f"DEVSTACK_{service.upper()}_PORT"
+        env = f"DEVSTACK_{service.upper().replace('-', '_')}_PORT"
         run.add_argument(
             f"--{service}-port",
             type=int,
@@ -66,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="functions-framework --source (default functions/thumbnailer/main.py)",
     )
     run.add_argument("--function-target", default="handle", help="functions-framework --target (default handle)")
-    run.add_argument("--no-function", action="store_true", help="do not start the function (run it yourself)")
+    run.add_argument(
+        "--no-function", action="store_true", help="do not start the functions, either lane (run them yourself)"
+    )
     run.add_argument("--no-gallery", action="store_true", help="do not serve the gallery page")
     run.add_argument(
         "-e",
@@ -94,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env_int("DEVSTACK_MAX_DELIVERY_ATTEMPTS", 10),
         help="deliveries before a message goes to the dead-letter topic (default 10, above MAX_ATTEMPTS)",
     )
+    for flag, default, what in (
+        ("bulk-concurrency", 4, "request threads of the bulk lane's function"),
+        ("bulk-nice", 10, "nice value of the bulk lane's function (0 = as the live one)"),
+    ):
+        env = f"DEVSTACK_{flag.upper().replace('-', '_')}"
+        run.add_argument(
+            f"--{flag}", type=int, default=_env_int(env, default), help=f"{what} (env {env}, default {default})"
+        )
     run.add_argument(
         "--ack-deadline", type=int, default=60, help="push subscription ack deadline / push timeout (default 60 s)"
     )
@@ -139,9 +161,17 @@ def _instructions(stack: DevStack, env_file: Path) -> str:
         "",
         f"  Cloud Storage (fake-gcs)  {env['STORAGE_EMULATOR_HOST']}",
         f"  buckets                   {c.uploads_bucket} (uploads), {c.renditions_bucket} (renditions)",
-        f"  Pub/Sub emulator          {env['PUBSUB_EMULATOR_HOST']}   topic {stack.topic_path}",
+        f"  Pub/Sub emulator          {env['PUBSUB_EMULATOR_HOST']}",
         f"  Firestore emulator        {env['FIRESTORE_EMULATOR_HOST']}   collection {c.photos_collection}",
-        f"  function                  {stack.function_url}" + ("" if stack.running("function") else "   (not started)"),
+        f"  live lane                 topic {stack.topic_path} → {stack.push_subscription_path}",
+        f"    function                {stack.function_url}" + ("" if stack.running("function") else "   (not started)"),
+        f"  bulk lane                 topic {stack.bulk_topic_path} → {stack.bulk_push_subscription_path}",
+        f"    function                {stack.bulk_function_url}"
+        + (
+            f"   ({c.bulk_request_concurrency} request threads, nice {c.bulk_nice})"
+            if stack.running("bulk_function")
+            else "   (not started)"
+        ),
         f"  dead letters              {stack.dead_letter_subscription_path}",
         f"  renditions served at      {env['RENDITIONS_BASE_URL']}/...",
         f"  gallery page              {env['GALLERY_URL']}" + ("" if stack.running("gallery") else "   (not started)"),
@@ -172,6 +202,9 @@ def run(args: argparse.Namespace) -> int:
         pubsub_port=args.pubsub_port,
         firestore_port=args.firestore_port,
         function_port=args.function_port,
+        bulk_function_port=args.bulk_function_port,
+        bulk_request_concurrency=args.bulk_concurrency,
+        bulk_nice=args.bulk_nice,
         gallery_port=args.gallery_port,
         min_backoff_seconds=args.min_backoff,
         max_backoff_seconds=args.max_backoff,
@@ -185,7 +218,13 @@ def run(args: argparse.Namespace) -> int:
         start_gallery=not args.no_gallery,
         external_pubsub_host=args.pubsub_emulator_host,
     )
-    ports = [config.gcs_port, config.pubsub_port, config.firestore_port, config.function_port]
+    ports = [
+        config.gcs_port,
+        config.pubsub_port,
+        config.firestore_port,
+        config.function_port,
+        config.bulk_function_port,
+    ]
     if config.start_gallery and config.gallery_port and config.gallery_port in ports:
         console.print(f"[bold red]port {config.gallery_port} is taken by another service; pass --gallery-port[/]")
         return 2

@@ -1,12 +1,19 @@
-"""The whole local stack in one object: Pub/Sub emulator, fake-gcs-server, Firestore emulator, the function,
-and (with ``start_gallery=True``) the gallery page (``python -m gallery_web``).
+"""The whole local stack in one object: Pub/Sub emulator, fake-gcs-server, Firestore emulator, the function
+(one process per lane, live and bulk), and (with ``start_gallery=True``) the gallery page (``python -m gallery_web``).
 
     with DevStack(DevStackConfig(log_dir=tmp)) as stack:
         env = stack.env()   # GOOGLE_CLOUD_PROJECT, STORAGE_EMULATOR_HOST, ... for clients
         ...
 
 Start order matters: the Pub/Sub topic must exist before fake-gcs-server publishes its first event (it drops
-events for a missing topic), and the push subscription is created once the function listens.
+events for a missing topic), and the push subscriptions are created once the functions listen.
+
+Lanes, as Terraform deploys them: the bucket's notifications go to the live topic, pushed to the ``function``
+process; `gallery backfill` / `retry --all` / `import` publish to the bulk topic, pushed to the ``bulk_function``
+process (same source, its own port, fewer request threads, its own retry and dead-letter policy). On Cloud Run
+the lanes are separate services with separate instances; here they share the machine's cores, so the bulk
+process runs at a raised nice value: when both lanes have work, the kernel gives live renders the CPU first, and
+bulk renders use what is left (docs/operations.md).
 Nothing here touches ``os.environ``; every client it builds is pointed at the stack explicitly.
 """
 
@@ -17,7 +24,8 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +47,7 @@ from gallery_devstack.pubsub_emulator import PubSubEmulator
 
 logger = logging.getLogger(__name__)
 
-ServiceName = Literal["pubsub", "gcs", "firestore", "function", "gallery"]
+ServiceName = Literal["pubsub", "gcs", "firestore", "function", "bulk_function", "gallery"]
 SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
 
 ENV_FILE_KEYS: tuple[str, ...] = (
@@ -55,7 +63,22 @@ ENV_FILE_KEYS: tuple[str, ...] = (
     "PUBSUB_TOPIC",
     "DEAD_LETTER_SUBSCRIPTION",
     "GALLERY_URL",
+    "PUBSUB_BULK_TOPIC",
+    "LIVE_SUBSCRIPTION",
+    "BULK_SUBSCRIPTION",
+    "BULK_FUNCTION_URL",
 )
+CLIENT_ONLY_KEYS = frozenset(
+    {
+        "FUNCTION_URL",
+        "DEAD_LETTER_SUBSCRIPTION",
+        "GALLERY_URL",
+        "LIVE_SUBSCRIPTION",
+        "BULK_SUBSCRIPTION",
+        "BULK_FUNCTION_URL",
+    }
+)
+"""What clients need but the function processes do not get."""
 
 
 @dataclass
@@ -67,7 +90,11 @@ class DevStackConfig:
     renditions_bucket: str = "gallery-renditions"
     photos_collection: str = "photos"
     topic: str = "gallery-uploads-events"
+    """The live lane's topic: the uploads bucket's notifications."""
     push_subscription: str = "thumbnailer-push"
+    bulk_topic: str = "gallery-bulk-events"
+    """The bulk lane's topic: what `gallery backfill`, `gallery retry --all` and `gallery import` publish."""
+    bulk_push_subscription: str = "thumbnailer-bulk-push"
     dead_letter_topic: str = "gallery-uploads-dead-letter"
     dead_letter_subscription: str = "gallery-uploads-dead-letter-sub"
     dead_letter_recorder_subscription: str = "dead-letter-recorder"
@@ -76,11 +103,19 @@ class DevStackConfig:
     pubsub_port: int = 0
     firestore_port: int = 0
     function_port: int = 0
+    bulk_function_port: int = 0
     gallery_port: int = 0
     min_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 30.0
     max_delivery_attempts: int = 10
     """As Terraform: above the function's MAX_ATTEMPTS (5), so the function records a failing photo first."""
+    bulk_min_backoff_seconds: float = 5.0
+    bulk_max_backoff_seconds: float = 60.0
+    """The bulk lane's push retry policy (its dead-letter policy uses max_delivery_attempts and the shared topic)."""
+    bulk_request_concurrency: int = 4
+    """Request threads of the bulk function process (the live one keeps functions-framework's 4 per core)."""
+    bulk_nice: int = 10
+    """Nice value of the bulk function process: live renders win the CPU when both lanes are busy."""
     ack_deadline_seconds: int = 60
     log_dir: Path = field(default_factory=lambda: REPO_ROOT / ".devstack" / "logs")
     function_source: Path = field(default_factory=lambda: REPO_ROOT / "functions" / "thumbnailer" / "main.py")
@@ -88,6 +123,7 @@ class DevStackConfig:
     function_signature_type: str = "http"
     function_env: dict[str, str] = field(default_factory=dict)
     start_function: bool = True
+    """Start both lanes' function processes."""
     start_gallery: bool = False
     """Serve the gallery page (``python -m gallery_web``) on ``gallery_port``; `make run` turns it on."""
     create_push_subscription: bool = True
@@ -108,6 +144,7 @@ class DevStack:
         self.gcs_port = c.gcs_port or processes.free_port()
         self.firestore_port = c.firestore_port or processes.free_port()
         self.function_port = c.function_port or processes.free_port()
+        self.bulk_function_port = c.bulk_function_port or processes.free_port()
         self.gallery_port = c.gallery_port or processes.free_port()
         if c.external_pubsub_host:
             host, _, port = c.external_pubsub_host.rpartition(":")
@@ -138,6 +175,10 @@ class DevStack:
         return f"http://{LOCALHOST}:{self.function_port}/"
 
     @property
+    def bulk_function_url(self) -> str:
+        return f"http://{LOCALHOST}:{self.bulk_function_port}/"
+
+    @property
     def gallery_url(self) -> str:
         return f"http://{LOCALHOST}:{self.gallery_port}/"
 
@@ -149,6 +190,14 @@ class DevStack:
     @property
     def topic_path(self) -> str:
         return f"projects/{self.config.project}/topics/{self.config.topic}"
+
+    @property
+    def bulk_topic_path(self) -> str:
+        return f"projects/{self.config.project}/topics/{self.config.bulk_topic}"
+
+    @property
+    def bulk_push_subscription_path(self) -> str:
+        return f"projects/{self.config.project}/subscriptions/{self.config.bulk_push_subscription}"
 
     @property
     def dead_letter_topic_path(self) -> str:
@@ -193,13 +242,15 @@ class DevStack:
             "PUBSUB_TOPIC": self.topic_path,
             "DEAD_LETTER_SUBSCRIPTION": self.dead_letter_subscription_path,
             "GALLERY_URL": self.gallery_url,
+            "PUBSUB_BULK_TOPIC": self.bulk_topic_path,
+            "LIVE_SUBSCRIPTION": self.push_subscription_path,
+            "BULK_SUBSCRIPTION": self.bulk_push_subscription_path,
+            "BULK_FUNCTION_URL": self.bulk_function_url,
         }
 
     def function_environment(self) -> dict[str, str]:
         """What the function process gets on top of this process's environment."""
-        env = {
-            k: v for k, v in self.env().items() if k not in {"FUNCTION_URL", "DEAD_LETTER_SUBSCRIPTION", "GALLERY_URL"}
-        }
+        env = {k: v for k, v in self.env().items() if k not in CLIENT_ONLY_KEYS}
         env["VIPS_CONCURRENCY"] = "1"
         env.update(self.config.function_env)
         return env
@@ -253,6 +304,7 @@ class DevStack:
             self.start_service("firestore")
             if self.config.start_function:
                 self.start_service("function")
+                self.start_service("bulk_function")
             if self.config.create_push_subscription:
                 self._create_push_subscription()
             if self.config.start_gallery:
@@ -315,14 +367,7 @@ class DevStack:
         elif name == "gallery":
             proc = self._gallery_process()
         else:
-            proc = processes.function(
-                port=self.function_port,
-                log_dir=self.log_dir,
-                source=self.config.function_source,
-                target=self.config.function_target,
-                signature_type=self.config.function_signature_type,
-                env=self.function_environment(),
-            )
+            proc = self._function_process(name)
         proc.start()
         self._procs[name] = proc
         self._started.append(name)
@@ -343,14 +388,37 @@ class DevStack:
             proc.stop()
 
     def start_function(self) -> None:
+        """Start both lanes' function processes."""
         self.start_service("function")
+        self.start_service("bulk_function")
 
     def stop_function(self) -> None:
+        """Stop both lanes' function processes."""
+        self.stop_service("bulk_function")
         self.stop_service("function")
 
     def restart_service(self, name: ServiceName) -> None:
         self.stop_service(name)
         self.start_service(name)
+
+    def _function_process(self, name: Literal["function", "bulk_function"]) -> ManagedProcess:
+        """One lane's function: the same source and settings; the bulk one with fewer threads, at lower priority."""
+        c = self.config
+        bulk = name == "bulk_function"
+        env = self.function_environment()
+        env["LANE"] = "bulk" if bulk else "live"
+        if bulk:
+            env["THREADS"] = str(c.bulk_request_concurrency)  # functions-framework's gunicorn request threads
+        return processes.function(
+            port=self.bulk_function_port if bulk else self.function_port,
+            log_dir=self.log_dir,
+            source=c.function_source,
+            target=c.function_target,
+            signature_type=c.function_signature_type,
+            env=env,
+            name="function-bulk" if bulk else "function",
+            nice=c.bulk_nice if bulk else 0,
+        )
 
     def _gallery_process(self) -> ManagedProcess:
         """The gallery page server, reading Firestore through the stack's emulator."""
@@ -387,9 +455,10 @@ class DevStack:
         self._procs["pubsub"] = proc
 
     def _create_topics(self) -> None:
-        """Event topic first (fake-gcs-server drops events for a missing topic), then the dead-letter pair."""
+        """Event topic first (fake-gcs-server drops events for a missing topic), then the bulk topic and the
+        dead-letter pair."""
         with self.pubsub_admin() as (pub, sub):
-            for topic in (self.topic_path, self.dead_letter_topic_path):
+            for topic in (self.topic_path, self.bulk_topic_path, self.dead_letter_topic_path):
                 with suppress(gexc.AlreadyExists):
                     pub.create_topic(request={"name": topic}, timeout=10)
             with suppress(gexc.AlreadyExists):
@@ -402,24 +471,64 @@ class DevStack:
                     timeout=10,
                 )
 
+    def upload_before_deployment(
+        self, objects: Mapping[str, bytes], content_type: str = "image/jpeg", timeout: float = 120.0
+    ) -> None:
+        """Put objects in the uploads bucket as if they were there before the pipeline was deployed: their
+        notifications reach no function, so they are what `gallery backfill` is for. Only before the push
+        subscriptions exist (``create_push_subscription=False``, then `create_push_subscriptions`); returns once
+        every notification has been published, so none arrives after the subscriptions are created."""
+        if self._push_subscription_created:
+            raise RuntimeError("the push subscriptions exist already: these uploads would be processed")
+        watch = f"projects/{self.config.project}/subscriptions/upload-before-deployment"
+        bucket = self.storage_client().bucket(self.config.uploads_bucket)
+        with self.pubsub_admin() as (_, sub):
+            sub.create_subscription(request={"name": watch, "topic": self.topic_path}, timeout=10)
+            try:
+                for name, data in objects.items():
+                    bucket.blob(name).upload_from_string(data, content_type=content_type)
+                waiting, deadline = set(objects), time.monotonic() + timeout
+                while waiting and time.monotonic() < deadline:
+                    response = sub.pull(request={"subscription": watch, "max_messages": 1000}, timeout=10)
+                    waiting -= {m.message.attributes.get("objectId") for m in response.received_messages}
+                if waiting:
+                    raise TimeoutError(f"{len(waiting)} notification(s) not published after {timeout:.0f}s")
+            finally:
+                sub.delete_subscription(subscription=watch, timeout=10)
+
+    def create_push_subscriptions(self) -> None:
+        """Create the push subscriptions now (for a stack started with ``create_push_subscription=False``: the
+        bucket's notifications published until then reached no subscription, as before a deployment)."""
+        self._create_push_subscription()
+
     def _create_push_subscription(self) -> None:
-        """The uploads topic's push subscription, and the dead-letter topic's push back to ``/dead-letters``."""
+        """Each lane's push subscription (own retry and dead-letter policy, shared dead-letter topic), and the
+        dead-letter topic's push back to the live function's ``/dead-letters``."""
         c = self.config
-        retry_policy = {
-            "minimum_backoff": dt.timedelta(seconds=c.min_backoff_seconds),
-            "maximum_backoff": dt.timedelta(seconds=c.max_backoff_seconds),
-        }
-        request: dict[str, Any] = {
-            "name": self.push_subscription_path,
-            "topic": self.topic_path,
-            "push_config": {"push_endpoint": self.function_url},
-            "ack_deadline_seconds": c.ack_deadline_seconds,
-            "retry_policy": retry_policy,
-            "dead_letter_policy": {
-                "dead_letter_topic": self.dead_letter_topic_path,
-                "max_delivery_attempts": c.max_delivery_attempts,
-            },
-        }
+        retry_policy = _retry_policy(c.min_backoff_seconds, c.max_backoff_seconds)
+        lanes = (
+            (self.push_subscription_path, self.topic_path, self.function_url, retry_policy),
+            (
+                self.bulk_push_subscription_path,
+                self.bulk_topic_path,
+                self.bulk_function_url,
+                _retry_policy(c.bulk_min_backoff_seconds, c.bulk_max_backoff_seconds),
+            ),
+        )
+        pushes: list[dict[str, Any]] = [
+            {
+                "name": name,
+                "topic": topic,
+                "push_config": {"push_endpoint": endpoint},
+                "ack_deadline_seconds": c.ack_deadline_seconds,
+                "retry_policy": retry,
+                "dead_letter_policy": {
+                    "dead_letter_topic": self.dead_letter_topic_path,
+                    "max_delivery_attempts": c.max_delivery_attempts,
+                },
+            }
+            for name, topic, endpoint, retry in lanes
+        ]
         recorder: dict[str, Any] = {
             "name": self.dead_letter_recorder_path,
             "topic": self.dead_letter_topic_path,
@@ -428,7 +537,7 @@ class DevStack:
             "retry_policy": retry_policy,
         }
         with self.pubsub_admin() as (_, sub):
-            for req in (request, recorder):
+            for req in (*pushes, recorder):
                 with suppress(gexc.AlreadyExists):
                     sub.create_subscription(request=req, timeout=10)
         self._push_subscription_created = True
@@ -438,3 +547,10 @@ class DevStack:
         for bucket in (self.config.uploads_bucket, self.config.renditions_bucket):
             with suppress(gexc.Conflict):
                 client.create_bucket(bucket)
+
+
+def _retry_policy(minimum_seconds: float, maximum_seconds: float) -> dict[str, dt.timedelta]:
+    return {
+        "minimum_backoff": dt.timedelta(seconds=minimum_seconds),
+        "maximum_backoff": dt.timedelta(seconds=maximum_seconds),
+    }

@@ -22,7 +22,7 @@ from google.cloud import firestore
 from moto.server import ThreadedMotoServer
 
 from gallery.ids import photo_id
-from gallery.settings import Settings
+from gallery_cli.settings import ToolSettings
 from gallery_devstack.stack import DevStack
 from tests.e2e.conftest import DEFAULT_FORMATS, Harness
 from tests.paths import ORIENTATION, SAMPLES
@@ -40,11 +40,10 @@ IMPORT_PHOTOS = [
 
 def _clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without anything that would point the CLI at some other stack."""
-    drop = Settings.env_names() | {
+    drop = ToolSettings.env_names() | {
         "STORAGE_EMULATOR_HOST",
         "PUBSUB_EMULATOR_HOST",
         "FIRESTORE_EMULATOR_HOST",
-        "PUBSUB_TOPIC",
         "GOOGLE_APPLICATION_CREDENTIALS",
     }
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("AWS_")}
@@ -165,7 +164,7 @@ def test_unreachable_stack_exits_2_with_a_clear_message(
     env_file.write_text(
         "GOOGLE_CLOUD_PROJECT=gallery-local\nSTORAGE_EMULATOR_HOST=http://127.0.0.1:9\n"
         "PUBSUB_EMULATOR_HOST=127.0.0.1:9\nFIRESTORE_EMULATOR_HOST=127.0.0.1:9\n"
-        "PUBSUB_TOPIC=projects/gallery-local/topics/t\n"
+        "PUBSUB_TOPIC=projects/gallery-local/topics/t\nPUBSUB_BULK_TOPIC=projects/gallery-local/topics/b\n"
     )
     for args in (["backfill"], ["ls"], ["drop", str(SAMPLES / "alpha.png")]):
         done = gallery(*args, "--env-file", str(env_file), timeout=30)

@@ -17,6 +17,7 @@ import pytest
 from gallery.engine import estimate_render_mib
 from gallery.model import Limits, RenditionSpec
 from gallery.settings import Settings
+from gallery_cli.settings import ToolSettings
 from tests.infra.tf import (
     DEPLOY_DOC,
     EXAMPLE_DIR,
@@ -44,10 +45,13 @@ PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 
 FUNCTION = "google_cloudfunctions2_function.thumbnailer"
-TOPIC = "google_pubsub_topic.uploads"
+TOPIC = "google_pubsub_topic.lane"
+LIVE_TOPIC = f'{TOPIC}["live"]'
 DEAD_LETTER_TOPIC = "google_pubsub_topic.dead_letter"
 PUSH = "google_pubsub_subscription.push"
-FUNCTION_URI = f"{FUNCTION}.service_config[0].uri"
+LANE_FUNCTION_URI = f"{FUNCTION}[each.key].service_config[0].uri"
+LIVE_FUNCTION_URI = f'{FUNCTION}["live"].service_config[0].uri'
+LANES = {"live", "bulk"}
 
 
 def local(name: str) -> Any:
@@ -167,14 +171,14 @@ def test_notification_publishes_finalize_and_delete_of_the_uploads_bucket_to_the
     assert list(notifications) == ["google_storage_notification.uploads"]
     notification = notifications["google_storage_notification.uploads"]
     assert unwrap(notification["bucket"]) == "google_storage_bucket.uploads.name"
-    assert unwrap(notification["topic"]) == f"{TOPIC}.id"
+    assert unwrap(notification["topic"]) == f"{LIVE_TOPIC}.id"  # the bucket's notifications are the live lane
     assert notification["payload_format"] == "JSON_API_V1"
     assert set(notification["event_types"]) == {"OBJECT_FINALIZE", "OBJECT_DELETE"}
 
 
 def test_storage_service_agent_may_publish_to_that_topic_before_the_notification_exists() -> None:
     grant = resource("google_pubsub_topic_iam_member.gcs_publishes_uploads")
-    assert unwrap(grant["topic"]) == f"{TOPIC}.name"
+    assert unwrap(grant["topic"]) == f"{LIVE_TOPIC}.name"
     assert grant["role"] == "roles/pubsub.publisher"
     assert unwrap(grant["member"]) == "local.gcs_service_agent"
     assert "data.google_storage_project_service_account.gcs.email_address" in local("gcs_service_agent")
@@ -194,21 +198,29 @@ def test_renditions_go_to_another_bucket_so_the_function_cannot_trigger_itself()
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def test_push_subscription_delivers_the_topic_to_the_function_url_with_oidc_as_the_invoker() -> None:
+def test_push_subscription_delivers_each_lanes_topic_to_that_lanes_function_url_with_oidc_as_the_invoker() -> None:
     push = resource(PUSH)
-    assert unwrap(push["topic"]) == f"{TOPIC}.id"
+    assert unwrap(push["for_each"]) == "local.lanes"
+    assert unwrap(push["topic"]) == f"{TOPIC}[each.key].id"
+    assert unwrap(push["name"]) == "each.value.subscription_name"
     config = block(push, "push_config")
-    assert unwrap(config["push_endpoint"]) == FUNCTION_URI
+    assert unwrap(config["push_endpoint"]) == LANE_FUNCTION_URI
     oidc = block(config, "oidc_token")
     assert unwrap(oidc["service_account_email"]) == "google_service_account.invoker.email"
-    assert unwrap(oidc["audience"]) == FUNCTION_URI
+    assert unwrap(oidc["audience"]) == LANE_FUNCTION_URI
 
 
-def test_push_subscription_retries_with_exponential_backoff() -> None:
+def test_push_subscription_retries_with_exponential_backoff_of_its_lane() -> None:
     retry = block(resource(PUSH), "retry_policy")
-    assert "var.retry_minimum_backoff_seconds" in retry["minimum_backoff"]
-    assert "var.retry_maximum_backoff_seconds" in retry["maximum_backoff"]
-    assert retry["minimum_backoff"].endswith("s") and retry["maximum_backoff"].endswith("s")
+    assert retry == {
+        "minimum_backoff": "${each.value.minimum_backoff}s",
+        "maximum_backoff": "${each.value.maximum_backoff}s",
+    }
+    lanes = local("lanes")
+    for lane, prefix in (("live", "var.retry_"), ("bulk", "var.bulk_retry_")):
+        assert unwrap(lanes[lane]["minimum_backoff"]) == f"{prefix}minimum_backoff_seconds"
+        maximum = unwrap(lanes[lane]["maximum_backoff"])
+        assert f"{prefix}maximum_backoff_seconds" in maximum and maximum.startswith("max(")
 
 
 def test_dead_letter_policy_sends_to_the_dead_letter_topic_after_max_delivery_attempts() -> None:
@@ -239,10 +251,10 @@ def test_dead_letters_are_pushed_back_to_the_function_at_its_dead_letter_path_wi
     assert set(subs) == {"google_pubsub_subscription.dead_letter", "google_pubsub_subscription.dead_letter_recorder"}
     recorder = subs["google_pubsub_subscription.dead_letter_recorder"]
     config = block(recorder, "push_config")
-    assert config["push_endpoint"] == f"${{{FUNCTION_URI}}}/dead-letters"
+    assert config["push_endpoint"] == f"${{{LIVE_FUNCTION_URI}}}/dead-letters"
     oidc = block(config, "oidc_token")
     assert unwrap(oidc["service_account_email"]) == "google_service_account.invoker.email"
-    assert unwrap(oidc["audience"]) == FUNCTION_URI  # Cloud Run checks the service URL, not the path
+    assert unwrap(oidc["audience"]) == LIVE_FUNCTION_URI  # Cloud Run checks the service URL, not the path
     assert "dead_letter_policy" not in recorder  # the end of the line: retried until retention, never looped
     assert block(recorder, "retry_policy")["minimum_backoff"].endswith("s")
     assert unwrap(recorder["ack_deadline_seconds"]) == "local.ack_deadline_seconds"
@@ -279,8 +291,9 @@ def test_pubsub_service_agent_can_dead_letter_and_sign_the_push_tokens() -> None
         agent,
     )
     subscriber = resource("google_pubsub_subscription_iam_member.pubsub_forwards_dead_letters")
+    assert unwrap(subscriber["for_each"]) == "local.lanes"  # each lane's push subscription dead-letters
     assert (unwrap(subscriber["subscription"]), subscriber["role"], unwrap(subscriber["member"])) == (
-        f"{PUSH}.name",
+        f"{PUSH}[each.key].name",
         "roles/pubsub.subscriber",
         agent,
     )
@@ -328,8 +341,9 @@ def test_function_is_a_python_http_function_built_from_the_hashed_source_zip() -
 
 def test_function_env_names_are_exactly_what_the_code_reads() -> None:
     service = block(resource(FUNCTION), "service_config")
-    assert unwrap(service["environment_variables"]) == "local.function_env"
-    names = set(local("function_env"))
+    # The same settings on every lane, plus the lane the service serves.
+    assert unwrap(service["environment_variables"]) == "merge(local.function_env, {LANE = each.key})"
+    names = set(local("function_env")) | {"LANE"}
     code_reads = set(Settings.env_names())
     missing = code_reads - names
     unknown = names - code_reads - ALLOWED_EXTRA_ENV
@@ -356,7 +370,8 @@ def test_the_code_gets_the_instance_memory_and_baseline_it_budgets_renders_with(
 
 def test_request_concurrency_lets_light_photos_use_the_memory_budget() -> None:
     service = block(resource(FUNCTION), "service_config")
-    assert unwrap(service["max_instance_request_concurrency"]) == "local.request_concurrency"
+    assert unwrap(service["max_instance_request_concurrency"]) == "each.value.request_concurrency"
+    assert unwrap(local("lanes")["live"]["request_concurrency"]) == "local.request_concurrency"
     assert unwrap(service["available_memory"]) != "", "memory must be set"
     assert "var.function_cpu" in service["available_cpu"]
     expression = local("request_concurrency")
@@ -442,6 +457,104 @@ def test_function_is_not_public_and_only_the_invoker_may_call_it() -> None:
     assert grant["member"] == "serviceAccount:${google_service_account.invoker.email}"
     target = unwrap(grant.get("service") or grant.get("name"))
     assert target.startswith(FUNCTION)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Priority lanes: live uploads and bulk work, each with its own topic, push subscription and service
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_the_lanes_are_live_and_bulk_with_names_for_dashboards_and_tools() -> None:
+    lanes = local("lanes")
+    assert set(lanes) == LANES
+    for name, field in (
+        ("lane_topic_names", "topic_name"),
+        ("lane_subscription_names", "subscription_name"),
+        ("lane_service_names", "service_name"),
+    ):
+        assert unwrap(local(name)) == f"{{for lane, l in local.lanes : lane => l.{field}}}"
+    names = {field: {lane: lanes[lane][field] for lane in LANES} for field in ("topic_name", "subscription_name")}
+    # The live lane keeps the names it had before the lanes (moved blocks below keep its state too).
+    assert names["topic_name"]["live"] == "${var.name_prefix}-uploads"
+    assert names["subscription_name"]["live"] == "${var.name_prefix}-thumbnailer-push"
+    assert unwrap(lanes["live"]["service_name"]) == "local.function_name"
+    for field, by_lane in names.items():
+        assert len(set(by_lane.values())) == 2, f"the lanes share a {field}"
+    assert lanes["bulk"]["service_name"] != lanes["live"]["service_name"]
+
+
+def test_every_lane_has_its_topic_push_subscription_service_and_invoker_grant() -> None:
+    for address in (
+        TOPIC,
+        PUSH,
+        FUNCTION,
+        "google_cloud_run_service_iam_member.invoker_runs_function",
+        "google_pubsub_subscription_iam_member.pubsub_forwards_dead_letters",
+    ):
+        assert unwrap(resource(address)["for_each"]) == "local.lanes", address
+    assert unwrap(resource(TOPIC)["name"]) == "each.value.topic_name"
+    assert unwrap(resource(FUNCTION)["name"]) == "each.value.service_name"
+    invoker = resource("google_cloud_run_service_iam_member.invoker_runs_function")
+    assert unwrap(invoker["service"]) == f"{FUNCTION}[each.key].name"
+
+
+def test_each_lane_dead_letters_to_the_shared_topic_with_its_own_policy() -> None:
+    policy = block(resource(PUSH), "dead_letter_policy")
+    assert unwrap(policy["dead_letter_topic"]) == f"{DEAD_LETTER_TOPIC}.id"
+    assert unwrap(resource(PUSH)["for_each"]) == "local.lanes"
+    preconditions = [unwrap(p["condition"]) for p in block(resource(FUNCTION), "lifecycle")["precondition"]]
+    assert "var.bulk_retry_maximum_backoff_seconds >= var.bulk_retry_minimum_backoff_seconds" in preconditions
+
+
+def test_both_lanes_run_the_same_source_settings_memory_and_identity() -> None:
+    function = resource(FUNCTION)
+    storage = block(block(block(function, "build_config"), "source"), "storage_source")
+    assert unwrap(storage["object"]) == "google_storage_bucket_object.function_source.name"
+    service = block(function, "service_config")
+    assert unwrap(service["environment_variables"]) == "merge(local.function_env, {LANE = each.key})"
+    assert "var.function_memory_mib" in service["available_memory"]
+    assert unwrap(service["service_account_email"]) == "google_service_account.function.email"
+    for field in ("min_instance_count", "max_instance_count"):
+        assert unwrap(service[field]) == f"each.value.{field}"
+
+
+def test_the_bulk_lane_has_its_own_instance_cap_and_concurrency() -> None:
+    lanes = local("lanes")
+    assert unwrap(lanes["live"]["max_instance_count"]) == "var.max_instance_count"
+    assert unwrap(lanes["bulk"]["max_instance_count"]) == "var.bulk_max_instance_count"
+    assert unwrap(lanes["bulk"]["min_instance_count"]) == "0"  # a backfill is worth no warm instance
+    assert unwrap(lanes["bulk"]["request_concurrency"]) == "local.bulk_request_concurrency"
+    assert variable_default("bulk_max_instance_count") < variable_default("max_instance_count")
+    derived = unwrap(local("bulk_request_concurrency"))
+    assert derived == "var.bulk_request_concurrency > 0 ? var.bulk_request_concurrency : local.request_concurrency"
+    assert variable_default("bulk_request_concurrency") == 0
+    for name in ("bulk_max_instance_count", "bulk_request_concurrency", "bulk_retry_minimum_backoff_seconds"):
+        assert module()["variable"][name].get("validation"), name
+
+
+def test_the_live_lanes_existing_resources_keep_their_state() -> None:
+    moved = {(unwrap(m["from"]), unwrap(m["to"])) for m in module()["moved"]}
+    for address in (
+        "google_pubsub_topic.uploads",
+        PUSH,
+        FUNCTION,
+        "google_cloud_run_service_iam_member.invoker_runs_function",
+        "google_pubsub_subscription_iam_member.pubsub_forwards_dead_letters",
+    ):
+        target = address if address != "google_pubsub_topic.uploads" else TOPIC
+        assert (address, f'{target}["live"]') in moved, f"no moved block for {address}"
+    # The dead-letter pull subscription keeps its address (alerts and dashboards watch it).
+    assert "google_pubsub_subscription.dead_letter" in resources("google_pubsub_subscription")
+
+
+def test_the_tools_learn_the_bulk_topic_from_the_outputs() -> None:
+    outputs = module()["output"]
+    assert unwrap(outputs["bulk_topic"]["value"]) == f'{TOPIC}["bulk"].id'
+    assert unwrap(outputs["uploads_topic"]["value"]) == f"{LIVE_TOPIC}.id"
+    cli_env = unwrap(local("cli_env"))
+    assert f'PUBSUB_BULK_TOPIC = {TOPIC}["bulk"].id' in " ".join(cli_env.split())
+    assert f"PUBSUB_TOPIC = {LIVE_TOPIC}.id" in " ".join(cli_env.split())
+    assert {"PUBSUB_TOPIC", "PUBSUB_BULK_TOPIC"} <= ToolSettings.tool_env_names()
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -586,7 +699,8 @@ def test_dead_letter_metric_and_alert_are_optional_and_watch_the_dead_letter_sub
     for body in (metric, alert):
         assert unwrap(body["count"]) == "var.enable_dead_letter_alert ? 1 : 0"
     assert "severity>=ERROR" in metric["filter"].replace(" ", "")
-    assert f"{FUNCTION}.name" in metric["filter"]
+    assert f"for lane, f in {FUNCTION} : " in metric["filter"]  # both lanes' services
+    assert "f.name" in metric["filter"]
     filters = [block(c, "condition_threshold")["filter"] for c in alert["conditions"]]
     assert any("google_pubsub_subscription.dead_letter.name" in f and "num_undelivered_messages" in f for f in filters)
     assert any("google_logging_metric.function_errors" in f for f in filters)

@@ -64,6 +64,7 @@ def module(directory: Path = TF_DIR) -> dict[str, Any]:
         "module": {},
         "terraform": [],
         "provider": [],
+        "moved": [],
     }
     for path in tf_files(directory):
         parsed = parse_file(path)
@@ -83,6 +84,7 @@ def module(directory: Path = TF_DIR) -> dict[str, Any]:
             for name, value in block.items():
                 assert name not in merged["locals"], f"local {name} declared twice"
                 merged["locals"][name] = value
+        merged["moved"].extend(parsed.get("moved", []))
         merged["terraform"].extend(parsed.get("terraform", []))
         merged["provider"].extend(parsed.get("provider", []))
     return merged

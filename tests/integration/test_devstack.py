@@ -191,6 +191,6 @@ def test_unique_names_do_not_leak(devstack_factory: Callable[..., DevStack]) -> 
     assert a.storage_client().bucket("gallery-uploads").blob(name).exists()
     assert not b.storage_client().bucket("gallery-uploads").blob(name).exists()
     assert a.pubsub_emulator is not None
-    assert a.pubsub_emulator.topic_names() == sorted([a.topic_path, a.dead_letter_topic_path])
+    assert a.pubsub_emulator.topic_names() == sorted([a.topic_path, a.bulk_topic_path, a.dead_letter_topic_path])
     a.stop()
     b.stop()

@@ -9,7 +9,7 @@ from typing import Any
 
 from gallery.catalog import Failure, count_statuses, failures, has_status, newest_first
 from gallery.errors import LimitExceededError, SourceGoneError, TransientError
-from gallery.model import BeginOutcome, LiveObject, PhotoStatus
+from gallery.model import LANE_METADATA_KEY, BeginOutcome, LiveObject, PhotoStatus
 from gallery.registry_rules import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
@@ -46,7 +46,8 @@ class FakeSources:
         current = self.objects.get((bucket, name))
         if current is None:
             return None
-        return LiveObject(current[0], len(current[1]), "application/octet-stream")
+        lane = self.object_metadata.get((bucket, name), {}).get(LANE_METADATA_KEY)
+        return LiveObject(current[0], len(current[1]), "application/octet-stream", lane)
 
     def download(self, bucket: str, name: str, generation: int, max_bytes: int) -> bytes:
         self.downloads += 1

@@ -79,8 +79,9 @@ def test_finalize_notification_is_what_the_function_parses() -> None:
         "size": "12345",
         "updated": "2025-01-01T12:00:00.123Z",
     }
-    data, attributes = finalize_notification(resource)
+    data, attributes = finalize_notification(resource, "bulk")
     assert attributes == {
+        "galleryQueuedOn": "bulk",
         "eventType": "OBJECT_FINALIZE",
         "bucketId": "gallery-uploads",
         "objectId": "holiday/beach.jpg",

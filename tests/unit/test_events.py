@@ -49,6 +49,13 @@ def test_overwrite_attributes_are_kept() -> None:
     assert final.overwrote_generation == 16 and not final.is_overwrite_delete
 
 
+def test_the_lane_a_tool_queued_a_notification_on_is_kept_and_nothing_else() -> None:
+    assert parse_request({}, push(message())).queued_on is None  # the bucket's own notification
+    assert parse_request({}, push(message(galleryQueuedOn="bulk"))).queued_on == "bulk"
+    assert parse_request({}, push(message(galleryQueuedOn="live"))).queued_on == "live"
+    assert parse_request({}, push(message(galleryQueuedOn="express"))).queued_on is None
+
+
 def test_plain_delete_is_a_deregistration() -> None:
     event = parse_request({}, push(message("OBJECT_DELETE")))
     assert event.kind is EventKind.DELETE and not event.is_overwrite_delete

@@ -181,3 +181,26 @@ def test_events_from_another_bucket_are_ignored() -> None:
     event = ObjectEvent(EventKind.FINALIZE, "OBJECT_FINALIZE", "renditions", f"{PID}/1/320.webp", 1)
     assert world.service.handle(event) is Outcome.IGNORED
     assert world.registry.docs == {}
+
+
+def test_the_live_lane_leaves_an_upload_queued_on_the_bulk_lane_to_the_bulk_lane() -> None:
+    world = World()
+    event = world.upload(7)
+    world.sources.object_metadata[(BUCKET, NAME)] = {"gallery-lane": "bulk"}  # what `gallery import` writes
+    # The bucket's own notification, on the live lane: acknowledged, nothing written, nothing downloaded.
+    assert world.service.handle(event) is Outcome.IGNORED
+    assert world.doc() is None and world.sources.downloads == 0
+    # The import's notification on the bulk lane renders it.
+    bulk = PhotoService(
+        world.sources, world.renditions, world.registry, ServiceConfig(**{**CONFIG.__dict__, "lane": "bulk"})
+    )
+    assert bulk.handle(ObjectEvent(**{**event.__dict__, "queued_on": "bulk"})) is Outcome.REGISTERED
+    assert world.doc()["status"] == "ready"  # type: ignore[index]
+
+
+def test_a_tool_may_still_queue_a_bulk_upload_on_the_live_lane() -> None:
+    world = World()
+    event = world.upload(7)
+    world.sources.object_metadata[(BUCKET, NAME)] = {"gallery-lane": "bulk"}
+    # `gallery retry ID` of one imported photo (live by default) is rendered on the live lane.
+    assert world.service.handle(ObjectEvent(**{**event.__dict__, "queued_on": "live"})) is Outcome.REGISTERED

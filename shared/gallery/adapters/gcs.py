@@ -11,7 +11,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from gallery.adapters.classify import classify
 from gallery.errors import LimitExceededError, SourceGoneError
 from gallery.ids import rendition_prefix
-from gallery.model import LiveObject
+from gallery.model import LANE_METADATA_KEY, LiveObject
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class GcsSourceStore:
             generation=int(blob.generation),
             size=int(blob.size) if blob.size is not None else None,
             content_type=blob.content_type,
+            lane=(blob.metadata or {}).get(LANE_METADATA_KEY),
         )
 
     def download(self, bucket: str, name: str, generation: int, max_bytes: int) -> bytes:
