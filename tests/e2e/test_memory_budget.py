@@ -17,8 +17,9 @@ from tests.paths import ORIENTATION
 INSTANCE_MEMORY_MIB = 1280
 INSTANCE_BASELINE_MIB = 256  # checked below against the worker's measured idle RSS
 REQUESTS = 6  # request concurrency: more than memory lets render at once, so admission decides
-# Estimated ~1.1 GiB and ~1.7 GiB, over the 1024 MiB budget (each would run alone in the default 2 GiB instance).
-TOO_LARGE = ("png_rgba16_interlaced_100mp.png", "avif_100mp.avif")
+# Estimated ~1.1, ~1.1 and ~1.7 GiB with the default AVIF + JPEG set, over the 1024 MiB budget (each would run
+# alone in the default 2 GiB instance).
+TOO_LARGE = ("png_rgba16_interlaced_100mp.png", "jpeg_progressive_cmyk_100mp.jpg", "avif_100mp.avif")
 
 
 def _settled(doc: dict[str, object] | None) -> bool:
