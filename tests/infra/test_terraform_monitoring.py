@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from gallery.service import failed_fields
+from gallery_cli.settings import ToolSettings
 from tests.infra.tf import TF_DIR, block, module, parse_file, resource, strings, unwrap, variable_default
 
 LANES = {"live", "bulk"}
@@ -132,3 +133,14 @@ def test_notifications_go_out_when_either_kind_of_alert_is_on() -> None:
     channel = resource("google_monitoring_notification_channel.email")
     assert "var.enable_backlog_age_alerts" in unwrap(channel["for_each"])
     assert "var.enable_dead_letter_alert" in unwrap(channel["for_each"])
+
+
+def test_the_tools_env_names_the_subscriptions_gallery_status_reports() -> None:
+    """`terraform output -raw cli_env > cli.env; gallery status --env-file cli.env` finds every lane's figures."""
+    env = local("status_env")
+    assert "local.lane_subscription_names" in env and "_SUBSCRIPTION" in env
+    assert "DEAD_LETTER_SUBSCRIPTION = google_pubsub_subscription.dead_letter.id" in env
+    names = {"LIVE_SUBSCRIPTION", "BULK_SUBSCRIPTION", "DEAD_LETTER_SUBSCRIPTION"}
+    assert names <= ToolSettings.env_names()
+    assert "local.status_env" in local("cli_env")
+    assert "local.cli_env" in module()["output"]["cli_env"]["value"]
