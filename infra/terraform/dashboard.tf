@@ -8,110 +8,84 @@ locals {
   cloud_run_metric = "resource.type = \"cloud_run_revision\" AND metric.type = \"run.googleapis.com/container"
   user_metric      = "metric.type = \"logging.googleapis.com/user"
 
-  # A line per lane (the legend says which), the same query on each lane's subscription or service.
-  per_lane_subscription = {
-    for metric in ["num_undelivered_messages", "oldest_unacked_message_age"] : metric => [
-      for lane, subscription in local.lane_subscription_names : {
-        plotType       = "LINE"
-        legendTemplate = lane
-        timeSeriesQuery = {
-          timeSeriesFilter = {
-            filter      = "${local.pubsub_metric}/${metric}\" AND resource.labels.subscription_id = \"${subscription}\""
-            aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX", crossSeriesReducer = "REDUCE_MAX" }
-          }
-        }
-      }
-    ]
-  }
-  per_lane_service = {
-    "instance_count" = [
-      for lane, service in local.lane_service_names : {
-        plotType       = "LINE"
-        legendTemplate = lane
-        timeSeriesQuery = {
-          timeSeriesFilter = {
-            filter      = "${local.cloud_run_metric}/instance_count\" AND resource.labels.service_name = \"${service}\""
-            aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX", crossSeriesReducer = "REDUCE_SUM" }
-          }
-        }
-      }
-    ]
-    "memory/utilizations" = [
-      for lane, service in local.lane_service_names : {
-        plotType       = "LINE"
-        legendTemplate = "${lane} p99"
-        timeSeriesQuery = {
-          timeSeriesFilter = {
-            filter      = "${local.cloud_run_metric}/memory/utilizations\" AND resource.labels.service_name = \"${service}\""
-            aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_PERCENTILE_99", crossSeriesReducer = "REDUCE_MAX" }
-          }
-        }
-      }
-    ]
-  }
+  # Per lane: one line per lane (named after it) of one metric of the lane's subscription or service.
+  lane_charts = [
+    {
+      title  = "Backlog: undelivered messages per lane", unit = "messages", suffix = ""
+      names  = local.lane_subscription_names, label = "subscription_id", aligner = "ALIGN_MAX", reducer = "REDUCE_MAX"
+      metric = "${local.pubsub_metric}/num_undelivered_messages"
+    },
+    {
+      title  = "Oldest unacknowledged message per lane", unit = "seconds", suffix = ""
+      names  = local.lane_subscription_names, label = "subscription_id", aligner = "ALIGN_MAX", reducer = "REDUCE_MAX"
+      metric = "${local.pubsub_metric}/oldest_unacked_message_age"
+    },
+    {
+      title  = "Instances per lane", unit = "instances", suffix = ""
+      names  = local.lane_service_names, label = "service_name", aligner = "ALIGN_MAX", reducer = "REDUCE_SUM"
+      metric = "${local.cloud_run_metric}/instance_count"
+    },
+    {
+      title  = "Memory utilization per lane (p99 of instances)", unit = "fraction of the limit", suffix = " p99"
+      names  = local.lane_service_names, label = "service_name", aligner = "ALIGN_PERCENTILE_99", reducer = "REDUCE_MAX"
+      metric = "${local.cloud_run_metric}/memory/utilizations"
+    },
+  ]
 
-  dashboard_charts = [
-    { title = "Backlog: undelivered messages per lane", unit = "messages", dataSets = local.per_lane_subscription["num_undelivered_messages"] },
-    { title = "Oldest unacknowledged message per lane", unit = "seconds", dataSets = local.per_lane_subscription["oldest_unacked_message_age"] },
+  # The rest: each chart is a list of lines; a line is one time-series query: its filter, how each series'
+  # points are aligned over `period`, and how the series are combined (`reducer`, keeping `group_by` apart).
+  pipeline_charts = [
     {
       title = "Dead letters waiting"
       unit  = "messages"
-      dataSets = [{
-        plotType       = "LINE"
-        legendTemplate = "dead letters"
-        timeSeriesQuery = {
-          timeSeriesFilter = {
-            filter      = "${local.pubsub_metric}/num_undelivered_messages\" AND resource.labels.subscription_id = \"${google_pubsub_subscription.dead_letter.name}\""
-            aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX", crossSeriesReducer = "REDUCE_MAX" }
-          }
-        }
+      plot  = "LINE"
+      lines = [{
+        legend = "dead letters", period = "60s", aligner = "ALIGN_MAX", reducer = "REDUCE_MAX", group_by = []
+        filter = "${local.pubsub_metric}/num_undelivered_messages\" AND resource.labels.subscription_id = \"${google_pubsub_subscription.dead_letter.name}\""
       }]
     },
     {
       title = "Render time p50 / p95"
       unit  = "ms"
-      dataSets = [for p in [50, 95] : {
-        plotType       = "LINE"
-        legendTemplate = "p${p}"
-        timeSeriesQuery = {
-          timeSeriesFilter = {
-            filter      = "${local.user_metric}/${local.render_latency_metric_name}\""
-            aggregation = { alignmentPeriod = "300s", perSeriesAligner = "ALIGN_DELTA", crossSeriesReducer = "REDUCE_PERCENTILE_${p}" }
-          }
-        }
+      plot  = "LINE"
+      lines = [for p in [50, 95] : {
+        legend = "p${p}", period = "300s", aligner = "ALIGN_DELTA", reducer = "REDUCE_PERCENTILE_${p}", group_by = []
+        filter = "${local.user_metric}/${local.render_latency_metric_name}\""
       }]
     },
     {
       title = "Photos settled per minute, by outcome"
       unit  = "photos"
-      dataSets = [{
-        plotType       = "STACKED_BAR"
-        legendTemplate = "$${metric.labels.outcome}"
-        timeSeriesQuery = {
-          timeSeriesFilter = {
-            filter      = "${local.user_metric}/${local.photo_outcomes_metric_name}\""
-            aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_DELTA", crossSeriesReducer = "REDUCE_SUM", groupByFields = ["metric.label.\"outcome\""] }
-          }
-        }
+      plot  = "STACKED_BAR"
+      lines = [{
+        legend = "$${metric.labels.outcome}", period = "60s", aligner = "ALIGN_DELTA", reducer = "REDUCE_SUM"
+        filter = "${local.user_metric}/${local.photo_outcomes_metric_name}\"", group_by = ["metric.label.\"outcome\""]
       }]
     },
     {
       title = "Failed photos by error code"
       unit  = "photos"
-      dataSets = [{
-        plotType       = "STACKED_BAR"
-        legendTemplate = "$${metric.labels.error_code}"
-        timeSeriesQuery = {
-          timeSeriesFilter = {
-            filter      = "${local.user_metric}/${local.photo_outcomes_metric_name}\" AND metric.labels.outcome = \"failed\""
-            aggregation = { alignmentPeriod = "300s", perSeriesAligner = "ALIGN_DELTA", crossSeriesReducer = "REDUCE_SUM", groupByFields = ["metric.label.\"error_code\""] }
-          }
-        }
+      plot  = "STACKED_BAR"
+      lines = [{
+        legend   = "$${metric.labels.error_code}", period = "300s", aligner = "ALIGN_DELTA", reducer = "REDUCE_SUM"
+        filter   = "${local.user_metric}/${local.photo_outcomes_metric_name}\" AND metric.labels.outcome = \"failed\""
+        group_by = ["metric.label.\"error_code\""]
       }]
     },
-    { title = "Instances per lane", unit = "instances", dataSets = local.per_lane_service["instance_count"] },
-    { title = "Memory utilization per lane (p99 of instances)", unit = "fraction of the limit", dataSets = local.per_lane_service["memory/utilizations"] },
   ]
+
+  dashboard_charts = concat(
+    [for chart in local.lane_charts : {
+      title = chart.title
+      unit  = chart.unit
+      plot  = "LINE"
+      lines = [for lane, name in chart.names : {
+        legend = "${lane}${chart.suffix}", period = "60s", aligner = chart.aligner, reducer = chart.reducer, group_by = []
+        filter = "${chart.metric}\" AND resource.labels.${chart.label} = \"${name}\""
+      }]
+    }],
+    local.pipeline_charts,
+  )
 }
 
 resource "google_monitoring_dashboard" "gallery" {
@@ -130,8 +104,22 @@ resource "google_monitoring_dashboard" "gallery" {
         widget = {
           title = chart.title
           xyChart = {
-            dataSets = chart.dataSets
-            yAxis    = { label = chart.unit, scale = "LINEAR" }
+            yAxis = { label = chart.unit, scale = "LINEAR" }
+            dataSets = [for line in chart.lines : {
+              plotType       = chart.plot
+              legendTemplate = line.legend
+              timeSeriesQuery = {
+                timeSeriesFilter = {
+                  filter = line.filter
+                  aggregation = {
+                    alignmentPeriod    = line.period
+                    perSeriesAligner   = line.aligner
+                    crossSeriesReducer = line.reducer
+                    groupByFields      = line.group_by
+                  }
+                }
+              }
+            }]
           }
         }
       }]

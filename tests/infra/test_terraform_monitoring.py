@@ -10,7 +10,7 @@ from typing import Any
 
 from gallery.service import failed_fields
 from gallery_cli.settings import ToolSettings
-from tests.infra.tf import TF_DIR, block, module, parse_file, resource, strings, unwrap, variable_default
+from tests.infra.tf import block, module, resource, strings, unwrap, variable_default
 
 LANES = {"live", "bulk"}
 LANE_LOCALS = ("lane_topic_names", "lane_subscription_names", "lane_service_names")
@@ -23,23 +23,13 @@ def local(name: str) -> Any:
 
 
 def dashboard_charts() -> list[dict[str, Any]]:
-    charts = local("dashboard_charts")
-    assert isinstance(charts, list)
-    return charts
-
-
-def chart_text(chart: dict[str, Any]) -> str:
-    """Every string of a chart, with a `local.per_lane_*["metric"]` data set followed by that local's lines (a
-    `for metric in [...]` expression: the key is the metric its filter names)."""
-    text = " ".join(strings(chart))
-    for name, key in re.findall(r'local\.(per_lane_\w+)\["([^"]+)"\]', text):
-        lines = local(name)
-        if isinstance(lines, str):
-            assert key in lines and "/${metric}" in lines, f"local.{name} has no {key} lines"
-            text += f" {key} {lines}"
-        else:
-            text += " " + " ".join(strings(lines[key]))
-    return text
+    """The per-lane charts (each with the lane map it draws a line per lane of) and the pipeline's charts."""
+    combined = unwrap(local("dashboard_charts"))
+    assert "for chart in local.lane_charts" in combined and "local.pipeline_charts" in combined
+    assert "for lane, name in chart.names" in combined and 'legend = "${lane}${chart.suffix}"' in combined
+    lane_charts, pipeline_charts = local("lane_charts"), local("pipeline_charts")
+    assert isinstance(lane_charts, list) and isinstance(pipeline_charts, list)
+    return lane_charts + pipeline_charts
 
 
 def test_lane_names_are_maps_keyed_by_lane_with_the_live_lane() -> None:
@@ -86,10 +76,10 @@ def test_the_dashboard_charts_every_lane_dead_letters_render_times_errors_instan
     depends = {unwrap(d) for d in dashboard["depends_on"]}
     assert depends == {"google_logging_metric.render_latency", "google_logging_metric.photo_outcomes"}
 
-    charts = {chart["title"]: chart_text(chart) for chart in dashboard_charts()}
+    charts = {chart["title"]: " ".join(strings(chart)) for chart in dashboard_charts()}
     expected = {
-        "Backlog": ("num_undelivered_messages", "local.lane_subscription_names"),
-        "Oldest": ("oldest_unacked_message_age", "local.lane_subscription_names"),
+        "Backlog": ("/num_undelivered_messages", "local.lane_subscription_names", "subscription_id"),
+        "Oldest": ("/oldest_unacked_message_age", "local.lane_subscription_names", "subscription_id"),
         "Dead letters": ("google_pubsub_subscription.dead_letter.name", "num_undelivered_messages"),
         "Render time": ("local.render_latency_metric_name", "REDUCE_PERCENTILE_"),
         "Photos settled": ("local.photo_outcomes_metric_name", 'metric.label."outcome"'),
@@ -98,17 +88,18 @@ def test_the_dashboard_charts_every_lane_dead_letters_render_times_errors_instan
             'metric.label."error_code"',
             'metric.labels.outcome = "failed"',
         ),
-        "Instances": ("instance_count", "local.lane_service_names"),
-        "Memory": ("memory/utilizations", "local.lane_service_names"),
+        "Instances": ("/instance_count", "local.lane_service_names", "service_name"),
+        "Memory": ("/memory/utilizations", "local.lane_service_names", "service_name"),
     }
     for start, needles in expected.items():
         found = [text for title, text in charts.items() if title.startswith(start)]
         assert len(found) == 1, f"one chart starting {start!r}, got {list(charts)}"
         for needle in needles:
             assert needle in found[0], f"the {start!r} chart does not use {needle}: {found[0]}"
-    assert "p${p}" in charts["Render time p50 / p95"] and "[50, 95]" in str(parse_file(TF_DIR / "dashboard.tf"))
-    # Every per-lane line is keyed by its lane, so the legend names the lane.
-    assert "for lane, subscription in local.lane_subscription_names" in str(parse_file(TF_DIR / "dashboard.tf"))
+    assert "for p in [50, 95]" in charts["Render time p50 / p95"]
+    dataset = body[body.index("dataSets") :]
+    for key in ("line.filter", "line.period", "line.aligner", "line.reducer", "line.group_by", "line.legend"):
+        assert key in dataset, f"the dashboard's data sets do not use {key}"
 
 
 def test_each_lane_has_an_oldest_message_age_alert_with_its_own_validated_threshold() -> None:
