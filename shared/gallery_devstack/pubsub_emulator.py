@@ -26,7 +26,9 @@ Delivery:
 
 Queue figures: one read-only method on the same port, ``gallery.devstack.v1.QueueStats/GetSubscriptionStats``
 (JSON; see `gallery.adapters.emulator_queue_metrics`), reports each subscription's undelivered messages and the
-publish time of its oldest unacknowledged one, which is what `gallery status` shows for the local stack.
+publish time of its oldest unacknowledged one, which is what `gallery status` shows for the local stack. The same
+figures answer Cloud Monitoring's ListTimeSeries for Pub/Sub's two backlog metrics
+(`gallery_devstack.emulator_monitoring`), so the Cloud Monitoring adapter can be run against this server too.
 
 Run it with ``python -m gallery_devstack.pubsub_emulator --port 8085`` and point clients at it with
 ``PUBSUB_EMULATOR_HOST=127.0.0.1:8085``.
@@ -54,9 +56,11 @@ from types import TracebackType
 from typing import Any, NoReturn, Self
 
 import grpc
+from google.cloud import monitoring_v3
 from google.pubsub_v1 import types as ps
 
 from gallery.adapters.emulator_queue_metrics import QUEUE_STATS_METHOD, decode, encode
+from gallery_devstack import emulator_monitoring
 
 logger = logging.getLogger(__name__)
 
@@ -345,6 +349,20 @@ class PubSubEmulator:
                 response_serializer=encode,
             )
         }
+
+        def list_time_series(request: Any, context: Any) -> Any:
+            try:
+                return emulator_monitoring.list_time_series(request, self.queue_stats)
+            except emulator_monitoring.UnsupportedQueryError as exc:
+                self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+        metrics = {
+            "ListTimeSeries": unary(
+                counted("MetricService", "ListTimeSeries", list_time_series),
+                monitoring_v3.ListTimeSeriesRequest,
+                monitoring_v3.ListTimeSeriesResponse,
+            )
+        }
         emulator = self
 
         class _UnknownMethodLogger(grpc.GenericRpcHandler):  # type: ignore[misc]
@@ -360,6 +378,7 @@ class PubSubEmulator:
             grpc.method_handlers_generic_handler("google.pubsub.v1.Publisher", publisher),
             grpc.method_handlers_generic_handler("google.pubsub.v1.Subscriber", subscriber),
             grpc.method_handlers_generic_handler(stats_service, queue_stats),
+            grpc.method_handlers_generic_handler("google.monitoring.v3.MetricService", metrics),
             _UnknownMethodLogger(),
         ]
 

@@ -1,4 +1,8 @@
-"""`EmulatorQueueMetrics` against the real emulator: the figures are what is really pending on the subscription."""
+"""The queue-figure adapters against the real emulator: the figures are what is really pending on a subscription.
+
+`EmulatorQueueMetrics` reads the emulator's own figures; `CloudMonitoringQueueMetrics` reads them through the
+Cloud Monitoring API (ListTimeSeries), which the emulator answers for Pub/Sub's two backlog metrics.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,16 @@ from concurrent import futures
 
 import grpc
 import pytest
+from google.api_core import exceptions as gexc
+from google.cloud import monitoring_v3
+from google.cloud.monitoring_v3.services.metric_service.transports import MetricServiceGrpcTransport
 from google.pubsub_v1.services.publisher import PublisherClient
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 from google.pubsub_v1.services.subscriber import SubscriberClient
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
 from gallery.adapters.emulator_queue_metrics import EmulatorQueueMetrics
+from gallery.adapters.monitoring_queue_metrics import CloudMonitoringQueueMetrics
 from gallery.errors import TransientError
 from gallery.model import QueueFigures
 from tests.fixtures_devstack import PubSubEmulatorInfo
@@ -79,3 +87,32 @@ def test_an_emulator_without_queue_figures_is_reported_not_guessed() -> None:
         assert caught.value.code == "queue_figures_unsupported"
     finally:
         server.stop(0)
+
+
+def test_the_cloud_monitoring_adapter_reads_the_same_figures_through_list_time_series(channel: grpc.Channel) -> None:
+    """The Cloud Monitoring adapter with the real client, over gRPC, against the emulator's ListTimeSeries."""
+    publisher = PublisherClient(transport=PublisherGrpcTransport(channel=channel))
+    subscriber = SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+    suffix = uuid.uuid4().hex[:8]
+    topic = f"projects/{PROJECT}/topics/m-{suffix}"
+    busy, idle = (f"projects/{PROJECT}/subscriptions/m-{kind}-{suffix}" for kind in ("busy", "idle"))
+    missing = f"projects/{PROJECT}/subscriptions/m-missing-{suffix}"
+    publisher.create_topic(request={"name": topic})
+    subscriber.create_subscription(request={"name": busy, "topic": topic})
+    publisher.publish(request={"topic": topic, "messages": [{"data": b"x"}] * 5})
+    subscriber.create_subscription(request={"name": idle, "topic": topic})  # created after: sees none of them
+    time.sleep(1.1)
+
+    client = monitoring_v3.MetricServiceClient(transport=MetricServiceGrpcTransport(channel=channel))
+    cloud = CloudMonitoringQueueMetrics(client, PROJECT).figures([busy, idle, missing])
+    local = EmulatorQueueMetrics(channel).figures([busy, idle, missing])
+    assert cloud[busy].backlog == local[busy].backlog == 5
+    assert cloud[busy].oldest_unacked_age_seconds is not None and local[busy].oldest_unacked_age_seconds is not None
+    assert 1 <= cloud[busy].oldest_unacked_age_seconds <= local[busy].oldest_unacked_age_seconds + 1
+    assert cloud[idle] == QueueFigures(0, 0.0)
+    assert cloud[missing] == QueueFigures(None, None)  # no series: unknown, not zero
+
+    with pytest.raises(gexc.InvalidArgument):
+        client.list_time_series(
+            request={"name": f"projects/{PROJECT}", "filter": 'metric.type = "compute.googleapis.com/instance/uptime"'}
+        )
