@@ -39,12 +39,13 @@ class ToolSettings(Settings):
     live_subscription: str = setting(
         "",
         "The live lane's push subscription (id or projects/P/subscriptions/S): `gallery status` and the gallery "
-        "page report its backlog and oldest unacknowledged message. Empty: the lane is not reported.",
+        "page report its backlog and oldest unacknowledged message. Terraform's output `cli_env` and "
+        "`.devstack.env` set it; empty: the lane is not reported.",
     )
     bulk_subscription: str = setting(
         "",
-        "The bulk lane's push subscription (id or projects/P/subscriptions/S), reported like LIVE_SUBSCRIPTION; "
-        "empty when the deployment has no bulk lane.",
+        "The bulk lane's push subscription (id or projects/P/subscriptions/S), reported like LIVE_SUBSCRIPTION "
+        "and set by the same files.",
     )
     dead_letter_subscription: str = setting(
         "",

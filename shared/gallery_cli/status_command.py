@@ -37,12 +37,9 @@ def _figure(value: float | int | None, unit: str = "") -> str:
 
 def _queue_row(table: Table, label: str, queue: QueueStatus) -> None:
     figures = queue.figures
-    table.add_row(
-        *map(
-            safe_text,
-            (label, queue.subscription, _figure(figures.backlog), age_text(figures.oldest_unacked_age_seconds)),
-        )
-    )
+    short = queue.subscription.rsplit("/", 1)[-1]  # the project is the one the settings name
+    age = age_text(figures.oldest_unacked_age_seconds)
+    table.add_row(*map(safe_text, (label, short, _figure(figures.backlog), age)))
 
 
 def print_status(status: PipelineStatus) -> None:

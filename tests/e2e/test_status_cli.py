@@ -8,6 +8,7 @@ the same photos waits in the bulk lane's first.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -106,6 +107,7 @@ def test_status_reports_each_lanes_backlog_falling_to_zero_and_the_firestore_cou
     assert final["dead_letters"]["count"] == 0
 
     table = run_gallery(stack, tmp_path, "status", COLUMNS="120")
-    assert stack.config.push_subscription in table.stdout
+    for name, subscription in (("live", stack.config.push_subscription), ("bulk", stack.config.bulk_push_subscription)):
+        assert re.search(rf"│ {name}\s+│ {subscription}\s+│ 0\s+│ 0s\s+│", table.stdout), table.stdout
     assert "3 ready" in table.stdout
     assert broken["error"]["code"] in table.stdout
