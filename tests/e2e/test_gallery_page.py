@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
-from playwright.sync_api import Browser, Page, Route
+from playwright.sync_api import Browser, Page, Route, expect
 from werkzeug.serving import make_server
 
 from gallery_devstack.processes import REPO_ROOT
@@ -197,7 +197,8 @@ def test_a_page_refused_for_too_many_streams_connects_when_one_closes(browser: B
         first.goto(url)
         first.wait_for_selector('#connection[data-state="live"]', timeout=TIMEOUT_MS)
         second.goto(url)
-        second.wait_for_function("document.getElementById('connection').textContent.includes('busy')")
+        # A locator assertion, not wait_for_function: polling a string predicate needs eval, which the CSP forbids.
+        expect(second.locator("#connection")).to_contain_text("busy", timeout=TIMEOUT_MS)
         first.close()
         second.wait_for_selector('#connection[data-state="live"]', timeout=TIMEOUT_MS)
     finally:
