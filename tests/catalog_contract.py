@@ -73,6 +73,12 @@ def check_catalog(catalog: PhotoCatalog, store: Store) -> None:
             PhotoStatus.FAILED: 2,
             PhotoStatus.RETRYING: 1,
         }
+        assert catalog.failure_codes() == {"corrupt_image": 1, "too_large": 1}
+        settled = catalog.settled_since(T0 + timedelta(minutes=2), 10)
+        assert [d["photo_id"] for d in settled] == ["d", "b"]  # c is processing, e retrying, a older
+        assert settled[0]["error"]["code"] == "too_large"
+        assert [d["photo_id"] for d in catalog.settled_since(T0, 10)] == ["d", "b", "a"]
+        assert [d["photo_id"] for d in catalog.settled_since(T0, 1)] == ["d"]
         deadline = datetime.now(UTC) + timedelta(seconds=10)
         while set(seen[-1]) != set(DOCS) and datetime.now(UTC) < deadline:
             arrived.clear()

@@ -79,6 +79,13 @@ locals {
   lane_subscription_names = { for lane, l in local.lanes : lane => l.subscription_name }
   lane_service_names      = { for lane, l in local.lanes : lane => l.service_name }
 
+  # What `gallery status` reads on top of the function's settings (in cli_env): the lanes' and the dead letters'
+  # subscriptions, whose backlog it reports.
+  status_env = merge(
+    { for lane, name in local.lane_subscription_names : "${upper(lane)}_SUBSCRIPTION" => "projects/${var.project_id}/subscriptions/${name}" },
+    { DEAD_LETTER_SUBSCRIPTION = google_pubsub_subscription.dead_letter.id },
+  )
+
   # For push delivery the ack deadline is also the HTTP request timeout, so it must outlast the function.
   ack_deadline_seconds = min(600, var.function_timeout_seconds + 60)
 
@@ -131,8 +138,9 @@ locals {
     MALLOC_ARENA_MAX = "2"
   }
 
-  # What the `gallery` tools read on top of the function's settings: where backfill, retry and import publish.
-  cli_env = merge(local.function_env, {
+  # What the `gallery` tools read on top of the function's settings: where backfill, retry and import publish,
+  # and the subscriptions `gallery status` reports.
+  cli_env = merge(local.function_env, local.status_env, {
     PUBSUB_TOPIC      = google_pubsub_topic.lane["live"].id
     PUBSUB_BULK_TOPIC = google_pubsub_topic.lane["bulk"].id
   })

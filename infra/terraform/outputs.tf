@@ -124,7 +124,7 @@ output "dead_letter_alert_policy" {
 }
 
 output "cli_env" {
-  description = "The function's settings and both lanes' topics as KEY=VALUE lines, for `gallery ls --env-file FILE` (and backfill, retry) against the deployed stack."
+  description = "The function's settings, both lanes' topics and the subscriptions `gallery status` reports, as KEY=VALUE lines, for `gallery ls --env-file FILE` (and backfill, retry, status) against the deployed stack."
   value       = join("\n", [for k in sort(keys(local.cli_env)) : "${k}=${local.cli_env[k]}"])
 }
 

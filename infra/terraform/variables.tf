@@ -720,3 +720,34 @@ variable "error_alert_threshold" {
     error_message = "error_alert_threshold must not be negative."
   }
 }
+
+variable "enable_monitoring_dashboard" {
+  type        = bool
+  description = "Create the Cloud Monitoring dashboard (backlog and oldest message per lane, dead letters, render times, failures by code, instances, memory) and the log-based metrics it charts."
+  default     = true
+}
+
+variable "enable_backlog_age_alerts" {
+  type        = bool
+  description = "Create one alert policy per lane on the age of its oldest unacknowledged message (thresholds in oldest_message_age_alert_seconds)."
+  default     = true
+}
+
+variable "oldest_message_age_alert_seconds" {
+  type        = map(number)
+  description = "Per lane (live, bulk): the age in seconds of the oldest unacknowledged message above which that lane's alert fires (after 5 minutes above it). Live uploads should settle in seconds; bulk work may queue for long."
+  default = {
+    live = 300
+    bulk = 3600
+  }
+
+  validation {
+    condition     = alltrue([for lane in ["live", "bulk"] : contains(keys(var.oldest_message_age_alert_seconds), lane)]) && length(var.oldest_message_age_alert_seconds) == 2
+    error_message = "oldest_message_age_alert_seconds must have exactly the keys live and bulk."
+  }
+
+  validation {
+    condition     = alltrue([for seconds in values(var.oldest_message_age_alert_seconds) : seconds >= 60 && seconds <= 604800])
+    error_message = "Each oldest_message_age_alert_seconds threshold must be between 60 s and 7 days."
+  }
+}

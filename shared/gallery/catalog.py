@@ -80,6 +80,26 @@ def count_statuses(docs: Iterable[Doc]) -> dict[PhotoStatus, int]:
     return counts
 
 
+def settled_since(docs: Iterable[Doc], since: datetime, limit: int) -> list[Doc]:
+    """The ready or failed documents among `docs` last updated at or after `since`, newest first, at most `limit`."""
+    found = [
+        doc
+        for doc in newest_first(docs, "updated_at")
+        if _moment(doc.get("updated_at")) >= since and (PhotoStatus.of(doc) or PhotoStatus.PROCESSING).settled
+    ]
+    return found[:limit]
+
+
+def failure_codes(docs: Iterable[Doc]) -> dict[str, int]:
+    """How many failed documents among `docs` have each error code (``""`` for one without)."""
+    codes: dict[str, int] = {}
+    for doc in docs:
+        if PhotoStatus.of(doc) is PhotoStatus.FAILED:
+            code = str((doc.get("error") or {}).get("code") or "")
+            codes[code] = codes.get(code, 0) + 1
+    return codes
+
+
 def changes(before: Mapping[str, Doc], after: Mapping[str, Doc]) -> list[tuple[str, str, Doc | None]]:
     """What turns the set of documents `before` into `after`: ("upsert", id, doc) / ("remove", id, None)."""
     found: list[tuple[str, str, Doc | None]] = [("remove", pid, None) for pid in before.keys() - after.keys()]

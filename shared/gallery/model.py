@@ -216,6 +216,16 @@ LANE_METADATA_KEY = "gallery-lane"
 
 
 @dataclass(frozen=True)
+class QueueFigures:
+    """What a queue source says about one subscription now; None where it has no figure (yet)."""
+
+    backlog: int | None = None
+    """Messages published to the subscription and not yet acknowledged (nor dead-lettered)."""
+    oldest_unacked_age_seconds: float | None = None
+    """Age of the oldest of them; 0 or None when there are none."""
+
+
+@dataclass(frozen=True)
 class LiveObject:
     """What Cloud Storage says about the live (current) generation of an object."""
 

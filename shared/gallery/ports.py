@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gallery.model import BeginOutcome, LiveObject, PhotoStatus
+from gallery.model import BeginOutcome, LiveObject, PhotoStatus, QueueFigures
 
 if TYPE_CHECKING:  # the read side's types; the function itself never reads through a catalog
     from gallery.catalog import Failure
@@ -135,6 +136,26 @@ class PhotoCatalog(Protocol):
         """How many photos have each status."""
         ...
 
+    def settled_since(self, since: datetime, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` documents that became ready or failed at or after `since` (by `updated_at`), newest first."""
+        ...
+
+    def failure_codes(self) -> dict[str, int]:
+        """How many failed photos have each error code."""
+        ...
+
     def watch(self, on_change: Callable[[dict[str, dict[str, Any]]], None]) -> Watch:
         """Call `on_change` with every document, by id, now and whenever any of them changes."""
+        ...
+
+
+class QueueMetrics(Protocol):
+    """Backlog figures of Pub/Sub subscriptions: Cloud Monitoring on Google Cloud, the emulator locally."""
+
+    source: str
+    """Where the figures come from (``cloud_monitoring``, ``emulator``), as `gallery status` reports it."""
+
+    def figures(self, subscriptions: Sequence[str]) -> dict[str, QueueFigures]:
+        """Figures of each subscription (``projects/P/subscriptions/S``), keyed as given; empty figures for one the
+        source knows nothing about. Raises TransientError when the source cannot be read."""
         ...

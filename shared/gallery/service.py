@@ -51,6 +51,11 @@ Estimator = Callable[[bytes, RenditionSpec, Limits], int]
 """Peak memory (MiB) a render of these bytes will need; raises PermanentError for a refused header."""
 
 
+def failed_fields(code: str) -> dict[str, str]:
+    """The JSON fields of a photo's "failed" log line (the log-based metrics count photos by them)."""
+    return {"outcome": PhotoStatus.FAILED.value, "error_code": code}
+
+
 class Outcome(enum.Enum):
     REGISTERED = "registered"
     DEREGISTERED = "deregistered"
@@ -203,7 +208,7 @@ class PhotoService:
                 logger.info("dead letter of a settled, superseded or deleted generation; nothing recorded")
                 return Outcome.STALE
             self._drop_renditions(pid, up_to=event.generation)
-            logger.error("photo failed: %s", reason, extra={"json_fields": {"error_code": "dead_lettered"}})
+            logger.error("photo failed: %s", reason, extra={"json_fields": failed_fields("dead_lettered")})
             return Outcome.FAILED
 
     @staticmethod
@@ -257,7 +262,9 @@ class PhotoService:
             self._drop_renditions(pid, up_to=generation)
             logger.error(
                 "photo failed: too many deliveries without an outcome",
-                extra={"json_fields": {"error_code": "too_many_attempts", "max_attempts": self._config.max_attempts}},
+                extra={
+                    "json_fields": {**failed_fields("too_many_attempts"), "max_attempts": self._config.max_attempts}
+                },
             )
             return Outcome.FAILED
         if begun is BeginOutcome.DONE:
@@ -310,6 +317,7 @@ class PhotoService:
             "photo registered",
             extra={
                 "json_fields": {
+                    "outcome": PhotoStatus.READY.value,
                     "megapixels": round(result.width * result.height / 1e6, 2),
                     "bytes_in": len(data),
                     "bytes_out": sum(len(r.data) for r in result.renditions),
@@ -360,7 +368,13 @@ class PhotoService:
         recorded = self._registry.fail(pid, generation, fields)
         self._drop_renditions(pid, up_to=generation)
         logger.warning(
-            "photo failed: %s", err.reason, extra={"json_fields": {"error_code": err.code, "recorded": recorded}}
+            "photo failed: %s",
+            err.reason,
+            # Only a recorded failure is a failed photo; one of a superseded generation changed nothing.
+            extra={
+                "json_fields": (failed_fields(err.code) if recorded else {"error_code": err.code})
+                | {"recorded": recorded}
+            },
         )
 
     def _note_retry(self, pid: str, generation: int, err: TransientError) -> None:

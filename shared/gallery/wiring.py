@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from google.cloud import firestore, storage  # type: ignore[attr-defined]
@@ -15,6 +16,7 @@ from gallery.settings import Settings
 
 if TYPE_CHECKING:  # the function never reads the catalog
     from gallery.adapters.firestore_catalog import FirestoreCatalog
+    from gallery.ports import QueueMetrics
 
 
 def storage_client(settings: Settings) -> storage.Client:
@@ -34,6 +36,23 @@ def build_catalog(settings: Settings) -> FirestoreCatalog:
     from gallery.adapters.firestore_catalog import FirestoreCatalog
 
     return FirestoreCatalog(firestore_client(settings), settings.photos_collection)
+
+
+def build_queue_metrics(settings: Settings) -> QueueMetrics:
+    """Queue figures for the tools and the page: the local emulator's own when ``PUBSUB_EMULATOR_HOST`` is set (as
+    the Pub/Sub clients decide), Cloud Monitoring's subscription metrics otherwise."""
+    emulator = os.environ.get("PUBSUB_EMULATOR_HOST", "").strip()
+    if emulator:
+        import grpc
+
+        from gallery.adapters.emulator_queue_metrics import EmulatorQueueMetrics
+
+        return EmulatorQueueMetrics(grpc.insecure_channel(emulator))
+    from google.cloud import monitoring_v3
+
+    from gallery.adapters.monitoring_queue_metrics import CloudMonitoringQueueMetrics
+
+    return CloudMonitoringQueueMetrics(monitoring_v3.MetricServiceClient(), settings.google_cloud_project)
 
 
 def build_event_sink(settings: Settings) -> PubSubEventSink | None:

@@ -24,6 +24,12 @@ Delivery:
   `max_delivery_attempts` times without an ack, it is published to the dead-letter topic (same data and
   attributes, plus Google's `CloudPubSubDeadLetterSource*` attributes) and dropped.
 
+Queue figures: one read-only method on the same port, ``gallery.devstack.v1.QueueStats/GetSubscriptionStats``
+(JSON; see `gallery.adapters.emulator_queue_metrics`), reports each subscription's undelivered messages and the
+publish time of its oldest unacknowledged one, which is what `gallery status` shows for the local stack. The same
+figures answer Cloud Monitoring's ListTimeSeries for Pub/Sub's two backlog metrics
+(`gallery_devstack.emulator_monitoring`), so the Cloud Monitoring adapter can be run against this server too.
+
 Run it with ``python -m gallery_devstack.pubsub_emulator --port 8085`` and point clients at it with
 ``PUBSUB_EMULATOR_HOST=127.0.0.1:8085``.
 """
@@ -50,7 +56,11 @@ from types import TracebackType
 from typing import Any, NoReturn, Self
 
 import grpc
+from google.cloud import monitoring_v3
 from google.pubsub_v1 import types as ps
+
+from gallery.adapters.emulator_queue_metrics import QUEUE_STATS_METHOD, decode, encode
+from gallery_devstack import emulator_monitoring
 
 logger = logging.getLogger(__name__)
 
@@ -329,6 +339,30 @@ class PubSubEmulator:
                 response_serializer=ps.StreamingPullResponse.serialize,
             ),
         }
+        stats_service, stats_method = QUEUE_STATS_METHOD.strip("/").split("/")
+        queue_stats = {
+            stats_method: grpc.unary_unary_rpc_method_handler(
+                counted(
+                    "QueueStats", stats_method, lambda request, _context: self.queue_stats(request["subscriptions"])
+                ),
+                request_deserializer=decode,
+                response_serializer=encode,
+            )
+        }
+
+        def list_time_series(request: Any, context: Any) -> Any:
+            try:
+                return emulator_monitoring.list_time_series(request, self.queue_stats)
+            except emulator_monitoring.UnsupportedQueryError as exc:
+                self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+        metrics = {
+            "ListTimeSeries": unary(
+                counted("MetricService", "ListTimeSeries", list_time_series),
+                monitoring_v3.ListTimeSeriesRequest,
+                monitoring_v3.ListTimeSeriesResponse,
+            )
+        }
         emulator = self
 
         class _UnknownMethodLogger(grpc.GenericRpcHandler):  # type: ignore[misc]
@@ -343,6 +377,8 @@ class PubSubEmulator:
         return [
             grpc.method_handlers_generic_handler("google.pubsub.v1.Publisher", publisher),
             grpc.method_handlers_generic_handler("google.pubsub.v1.Subscriber", subscriber),
+            grpc.method_handlers_generic_handler(stats_service, queue_stats),
+            grpc.method_handlers_generic_handler("google.monitoring.v3.MetricService", metrics),
             _UnknownMethodLogger(),
         ]
 
@@ -482,6 +518,25 @@ class PubSubEmulator:
         with self._lock:
             sub = self._subscriptions.get(subscription)
             return len(sub.backlog) if sub else 0
+
+    def queue_stats(self, subscriptions: list[str]) -> dict[str, Any]:
+        """Undelivered messages and the oldest one's publish time of each existing subscription among `subscriptions`.
+
+        Undelivered: published to the subscription and neither acknowledged nor dead-lettered, whether waiting,
+        leased, being pushed or backing off after a failed delivery.
+        """
+        with self._lock:
+            found: dict[str, Any] = {}
+            for name in subscriptions:
+                sub = self._subscriptions.get(name)
+                if sub is None:
+                    continue
+                times = [p.message.publish_time for p in sub.backlog.values()]
+                found[name] = {
+                    "num_undelivered_messages": len(times),
+                    "oldest_unacked_publish_time": _rfc3339(min(times)) if times else None,
+                }
+            return {"read_time": _rfc3339(dt.datetime.now(dt.UTC)), "subscriptions": found}
 
     # ------------------------------------------------------------------ Subscriber admin
 

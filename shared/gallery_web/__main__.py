@@ -4,6 +4,9 @@ Answers only requests whose Host header is 127.0.0.1, localhost, the bind addres
 (``GALLERY_ALLOWED_HOSTS``, comma-separated), and holds at most ``--max-streams`` (``GALLERY_MAX_STREAMS``)
 live event streams at once.
 
+Every ``--status-seconds`` (``GALLERY_STATUS_SECONDS``, default 5) it reads the pipeline status, as
+`gallery status` does, for the page's queue panel.
+
 Reads the same settings as the function and the CLI (``GOOGLE_CLOUD_PROJECT``, ``PHOTOS_COLLECTION``,
 ``FIRESTORE_DATABASE``, and ``FIRESTORE_EMULATOR_HOST`` for the local stack); ``--env-file`` (default:
 ``.devstack.env`` in the current directory, never a parent's) fills in what the environment does not set.
@@ -20,14 +23,17 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from werkzeug.serving import make_server
 
-from gallery.settings import Settings
+from gallery.pipeline_status import collect, configured_lanes
 from gallery_cli.envfile import find_env_file, load_env_file
+from gallery_cli.settings import ToolSettings
 from gallery_web.feed import PhotoFeed
 from gallery_web.policy import DEFAULT_ALLOWED_HOSTS, DEFAULT_MAX_STREAMS, allowed_hosts, origin
 from gallery_web.server import create_app
+from gallery_web.status_poller import DEFAULT_INTERVAL_SECONDS, StatusPoller
 
 logger = logging.getLogger("gallery_web")
 
@@ -51,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("GALLERY_MAX_STREAMS") or DEFAULT_MAX_STREAMS),
         help=f"most live event streams (open pages) at once; more get 503 (default {DEFAULT_MAX_STREAMS})",
     )
+    parser.add_argument(
+        "--status-seconds",
+        type=float,
+        default=float(os.environ.get("GALLERY_STATUS_SECONDS") or DEFAULT_INTERVAL_SECONDS),
+        help=f"how often the queue panel's figures are read (default {DEFAULT_INTERVAL_SECONDS:g} s)",
+    )
     parser.add_argument("--env-file", type=Path, default=None, help="KEY=VALUE file (default: .devstack.env)")
     parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
     return parser
@@ -61,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.max_streams < 1:
         parser.error("--max-streams must be at least 1")
+    if args.status_seconds < 1:
+        parser.error("--status-seconds must be at least 1")
     from_env = [h for h in os.environ.get("GALLERY_ALLOWED_HOSTS", "").split(",") if h.strip()]
     hosts = allowed_hosts(args.allowed_host or from_env or DEFAULT_ALLOWED_HOSTS, args.host)
     logging.basicConfig(
@@ -69,13 +83,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     env_file = args.env_file or find_env_file()
     if env_file is not None:
         load_env_file(env_file)
-    settings = Settings.from_env()
-    from gallery.wiring import build_catalog
+    settings = ToolSettings.from_env()
+    from gallery.wiring import build_catalog, build_queue_metrics
 
     catalog = build_catalog(settings)
     feed = PhotoFeed(catalog)
     if not feed.start():
         logger.warning("no Firestore snapshot yet; the page fills in once the listener connects")
+    queues = build_queue_metrics(settings)
+    lanes = configured_lanes(settings.lane_subscriptions)
+
+    def read_status() -> dict[str, Any]:
+        return collect(
+            catalog,
+            queues,
+            lanes,
+            settings.dead_letter_subscription_path,
+            window_minutes=settings.status_window_minutes,
+        ).as_json()
+
+    poller = StatusPoller(read_status, feed.publish_status, args.status_seconds)
+    poller.start()
     app = create_app(
         catalog,
         feed,
@@ -98,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server.serve_forever()
     finally:
+        poller.stop()
         feed.stop()
         server.server_close()
     return 0

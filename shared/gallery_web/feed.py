@@ -3,7 +3,8 @@
 `PhotoFeed.start()` watches the `PhotoCatalog` (on Firestore: an `on_snapshot` listener that a watchdog
 re-attaches if it dies). Every change carries the full set of documents, so the feed diffs it against what it
 holds (`gallery.catalog.changes`) and hands each subscriber ``("upsert", doc)`` /
-``("remove", {"photo_id": ...})`` events.
+``("remove", {"photo_id": ...})`` events. `publish_status` hands them the pipeline status (the queue panel's
+figures) as ``("status", {...})`` and keeps the latest for pages that connect later.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class PhotoFeed:
         self._lock = threading.Lock()
         self._watch: Watch | None = None
         self._ready = threading.Event()
+        self._status: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -118,6 +120,19 @@ class PhotoFeed:
     def subscriber_count(self) -> int:
         with self._lock:
             return len(self._subscribers)
+
+    @property
+    def status(self) -> dict[str, Any] | None:
+        """The latest pipeline status published, if any."""
+        with self._lock:
+            return self._status
+
+    def publish_status(self, status: dict[str, Any]) -> None:
+        """Keep `status` as the latest and send it to every subscriber."""
+        with self._lock:
+            self._status = status
+            for sub in self._subscribers:
+                sub.put(("status", status))
 
     def apply(self, docs: Mapping[str, Mapping[str, Any] | None]) -> list[Event]:
         """Replace the state with `docs` (a full result set) and publish what changed; returns the events."""

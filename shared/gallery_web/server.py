@@ -5,8 +5,10 @@ Routes:
 - ``GET /`` — the page (``static/index.html``; everything it loads is served from here, no CDN);
 - ``GET /api/photos?limit=N`` — photo documents, newest first (``created_at`` descending), from the catalog;
 - ``GET /api/photos/<photo_id>`` — one document, 404 if there is none;
-- ``GET /api/events`` — ``text/event-stream``: ``snapshot`` (every document) on connect, then ``upsert`` and
-  ``remove`` as the catalog's change feed sees documents change, and a comment every 15 s as a keep-alive;
+- ``GET /api/status`` — the latest pipeline status (`gallery status --json`'s shape), 503 until the first read;
+- ``GET /api/events`` — ``text/event-stream``: ``snapshot`` (every document) and the latest ``status`` on connect,
+  then ``upsert`` and ``remove`` as the catalog's change feed sees documents change, ``status`` whenever the
+  status poller reads it again, and a comment every 15 s as a keep-alive;
 - ``GET /healthz`` — ``ok`` once the listener has delivered its first snapshot.
 
 Read-only: any method but GET and HEAD is answered 405. Requests whose Host is not in ``allowed_hosts`` are
@@ -102,6 +104,13 @@ def create_app(
             abort(404)
         return jsonify(photo_json(photo_id, doc))
 
+    @app.get("/api/status")
+    def api_status() -> Response:
+        status = feed.status
+        if status is None:
+            return Response("no status read yet\n", status=503, mimetype="text/plain")
+        return jsonify(status)
+
     @app.get("/api/events")
     def api_events() -> Response:
         release = streams.acquire()
@@ -112,10 +121,13 @@ def create_app(
             busy.headers["Retry-After"] = "5"
             return busy
         sub, docs = feed.subscribe()
+        status = feed.status
 
         def stream() -> Iterator[str]:
             yield "retry: 1000\n\n"
             yield sse("snapshot", {"photos": docs})
+            if status is not None:
+                yield sse("status", status)
             while not sub.overflowed:
                 event = sub.get(timeout=keepalive_seconds)
                 yield ": keep-alive\n\n" if event is None else sse(*event)

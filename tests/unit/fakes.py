@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gallery.catalog import Failure, count_statuses, failures, has_status, newest_first
+from gallery.catalog import Failure, count_statuses, failure_codes, failures, has_status, newest_first, settled_since
 from gallery.errors import LimitExceededError, SourceGoneError, TransientError
 from gallery.model import LANE_METADATA_KEY, BeginOutcome, LiveObject, PhotoStatus
 from gallery.registry_rules import (
@@ -196,6 +196,13 @@ class FakeCatalog:
 
     def counts(self) -> dict[PhotoStatus, int]:
         return count_statuses(self.docs.values())
+
+    def settled_since(self, since: datetime, limit: int) -> list[dict[str, Any]]:
+        docs = [{"photo_id": pid, **doc} for pid, doc in self.docs.items()]
+        return [dict(doc) for doc in settled_since(docs, since, limit)]
+
+    def failure_codes(self) -> dict[str, int]:
+        return failure_codes(self.docs.values())
 
     def watch(self, on_change: Callable[[dict[str, dict[str, Any]]], None]) -> FakeWatch:
         self._watchers.append(on_change)

@@ -204,3 +204,18 @@ def test_a_tool_may_still_queue_a_bulk_upload_on_the_live_lane() -> None:
     world.sources.object_metadata[(BUCKET, NAME)] = {"gallery-lane": "bulk"}
     # `gallery retry ID` of one imported photo (live by default) is rendered on the live lane.
     assert world.service.handle(ObjectEvent(**{**event.__dict__, "queued_on": "live"})) is Outcome.REGISTERED
+
+
+def test_each_settled_photo_logs_one_outcome_line_for_the_log_based_metrics(caplog: pytest.LogCaptureFixture) -> None:
+    """Terraform's log-based metrics count photos and their render times from these JSON fields."""
+    world = World()
+    caplog.set_level("INFO", logger="gallery.service")
+    world.service.handle(world.upload(1))
+    world.sources.put(BUCKET, "broken.jpg", 2, b"not an image")
+    world.service.handle(ObjectEvent(EventKind.FINALIZE, "OBJECT_FINALIZE", BUCKET, "broken.jpg", 2))
+    outcomes = [r.json_fields for r in caplog.records if "outcome" in getattr(r, "json_fields", {})]
+    assert [(f["outcome"], f.get("error_code")) for f in outcomes] == [
+        ("ready", None),
+        ("failed", "unsupported_format"),
+    ]
+    assert outcomes[0]["render_ms"] > 0

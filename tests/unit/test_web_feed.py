@@ -4,11 +4,14 @@ in-memory catalog."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from gallery.errors import TransientError
 from gallery_web.feed import PhotoFeed, jsonable
 from gallery_web.server import create_app, sse
+from gallery_web.status_poller import StatusPoller
 from tests.unit.fakes import FakeCatalog
 
 WHEN = datetime(2025, 1, 1, 12, tzinfo=UTC)
@@ -97,3 +100,46 @@ def test_page_and_event_stream() -> None:
     assert next(chunks) == b'event: remove\ndata: {"photo_id":"a"}\n\n'
     response.close()
     assert feed.subscriber_count == 0
+
+
+def test_status_is_served_streamed_on_connect_and_pushed_when_it_changes() -> None:
+    catalog = FakeCatalog()
+    feed = PhotoFeed(catalog)
+    feed.apply({})
+    client = create_app(catalog, feed, keepalive_seconds=0.01).test_client()
+    assert client.get("/api/status").status_code == 503  # nothing read yet
+
+    first = {"version": 1, "lanes": [{"name": "live", "backlog": 3}]}
+    feed.publish_status(first)
+    assert client.get("/api/status").get_json() == first
+    response = client.get("/api/events", buffered=False)
+    chunks = response.response
+    assert next(chunks) == b"retry: 1000\n\n"
+    assert next(chunks).decode().startswith("event: snapshot\n")
+    assert next(chunks).decode() == sse("status", first)  # the latest, for a page that just connected
+    second = {"version": 1, "lanes": [{"name": "live", "backlog": 0}]}
+    feed.publish_status(second)
+    assert next(chunks).decode() == sse("status", second)
+    response.close()
+
+
+def test_status_poller_publishes_each_read_and_a_failed_read_as_an_error() -> None:
+    published: list[dict[str, Any]] = []
+    answers: list[dict[str, Any] | Exception] = [{"version": 1}, TransientError("no access", code="permission_denied")]
+
+    def read() -> dict[str, Any]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    poller = StatusPoller(read, published.append, every=60)
+    assert poller.poll_once() == {"version": 1}
+    assert poller.poll_once() == {"error": "TransientError: no access"}
+    assert published == [{"version": 1}, {"error": "TransientError: no access"}]
+
+    ticks = threading.Event()
+    running = StatusPoller(lambda: {"n": 1}, lambda _status: ticks.set(), every=60)
+    running.start()
+    assert ticks.wait(5), "the first read happens at start, not after an interval"
+    running.stop()

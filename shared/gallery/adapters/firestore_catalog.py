@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from gallery.catalog import Failure, failures
+from gallery.catalog import settled_since as settled_among
 from gallery.model import PhotoStatus
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,28 @@ class FirestoreCatalog:
         }
         counts[PhotoStatus.PROCESSING] = count(self._collection) - sum(counts.values())
         return counts
+
+    def settled_since(self, since: datetime, limit: int) -> list[dict[str, Any]]:
+        """One range query on `updated_at` (its single-field index; no composite index needed), settled ones kept.
+
+        Documents still processing also move `updated_at`; they are read (their timing fields only) and dropped.
+        """
+        query = (
+            self._collection.where(filter=FieldFilter("updated_at", ">=", since))
+            .order_by("updated_at", direction=firestore.Query.DESCENDING)
+            .select(["status", "updated_at", "timings", "error.code"])
+            .limit(limit * 2)
+        )
+        docs = [{"photo_id": snap.id, **(snap.to_dict() or {})} for snap in query.stream()]
+        return [dict(doc) for doc in settled_among(docs, since, limit)]
+
+    def failure_codes(self) -> dict[str, int]:
+        """The failed documents' error codes only (a projection), counted here."""
+        codes: dict[str, int] = {}
+        for snap in self._with_status(PhotoStatus.FAILED).select(["error.code"]).stream():
+            code = str(((snap.to_dict() or {}).get("error") or {}).get("code") or "")
+            codes[code] = codes.get(code, 0) + 1
+        return codes
 
     def watch(self, on_change: Callable[[dict[str, dict[str, Any]]], None]) -> _Listener:
         listener = _Listener(self._collection, on_change, self._watchdog_seconds)

@@ -281,6 +281,83 @@ dialog.addEventListener("click", (event) => {
   if (event.target === dialog) dialog.close(); // click on the backdrop
 });
 
+// ------------------------------------------------------------------ queue panel
+
+const queues = document.getElementById("queues");
+const LANE_LABELS = { live: "live", bulk: "bulk", dead_letters: "dead letters" };
+
+function age(seconds) {
+  if (typeof seconds !== "number") return "–";
+  const whole = Math.floor(seconds);
+  if (whole < 60) return `${whole}s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)}m ${String(whole % 60).padStart(2, "0")}s`;
+  return `${Math.floor(whole / 3600)}h ${String(Math.floor((whole % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+function figure(value, unit = "") {
+  return typeof value === "number" ? `${value}${unit}` : "–";
+}
+
+function laneRow(name, subscription, backlog, oldest) {
+  return el(
+    "tr",
+    { "data-lane": name, "data-nonzero": String(typeof backlog === "number" && backlog > 0), title: subscription || "" },
+    el("th", { scope: "row", text: LANE_LABELS[name] || name }),
+    el("td", { class: "backlog", text: figure(backlog) }),
+    el("td", { class: "oldest", text: age(oldest) }),
+  );
+}
+
+/** Render `gallery status --json`'s shape (or {error}) into the panel; every text goes in as textContent. */
+function showStatus(status) {
+  const error = queues.querySelector(".queue-error");
+  const problem = status.error || status.queue_error;
+  error.hidden = !problem;
+  error.textContent = problem ? `figures unavailable: ${problem}` : "";
+  queues.dataset.state = status.error ? "down" : "live";
+  if (status.error) return;
+  queues.querySelector(".queue-source").textContent = `(${status.queue_source})`;
+  const rows = (status.lanes || []).map((lane) =>
+    laneRow(lane.name, lane.subscription, lane.backlog, lane.oldest_unacked_age_seconds),
+  );
+  const dead = status.dead_letters;
+  if (dead) rows.push(laneRow("dead_letters", dead.subscription, dead.count, dead.oldest_unacked_age_seconds));
+  queues.querySelector(".lanes tbody").replaceChildren(...rows);
+
+  const facts = queues.querySelector(".queue-facts");
+  facts.replaceChildren();
+  const byStatus = status.photos.by_status;
+  const counts = Object.entries(byStatus)
+    .map(([name, n]) => `${n} ${name}`)
+    .join(", ");
+  const put = (key, label, text) => facts.append(el("dt", { text: label }), el("dd", { "data-fact": key, text }));
+  put("photos", "photos", `${status.photos.total} (${counts})`);
+  const t = status.throughput;
+  put(
+    "throughput",
+    `last ${t.window_minutes} min`,
+    `${t.settled}${t.capped ? "+" : ""} settled (${t.ready} ready, ${t.failed} failed), ${t.per_minute}/min`,
+  );
+  const r = status.render_ms;
+  put("render", "render p50 / p95", `${figure(r.p50, " ms")} / ${figure(r.p95, " ms")} (${r.samples} photos)`);
+
+  queues.querySelector(".failures-title").textContent = `Failures in the last ${t.window_minutes} min`;
+  const codes = Object.entries(status.failures.recent_by_code);
+  const list = queues.querySelector(".failure-codes");
+  list.replaceChildren(
+    ...(codes.length
+      ? codes.map(([code, n]) =>
+          el(
+            "li",
+            { "data-code": code },
+            el("span", { class: "code", text: code || "(none)" }),
+            el("span", { class: "count", text: String(n) }),
+          ),
+        )
+      : [el("li", { class: "none", text: "none" })]),
+  );
+}
+
 // ------------------------------------------------------------------ filters
 
 for (const button of document.querySelectorAll("[data-filter]")) {
@@ -305,6 +382,8 @@ async function poll() {
     const response = await fetch("/api/photos?limit=2000", { cache: "no-store" });
     const body = await response.json();
     replaceAll(body.photos);
+    const status = await fetch("/api/status", { cache: "no-store" });
+    if (status.ok) showStatus(await status.json());
     setConnection("live", "polling");
   } catch (error) {
     setConnection("down", "server unreachable");
@@ -329,6 +408,7 @@ function listen() {
     upsert(JSON.parse(event.data));
     order();
   });
+  events.addEventListener("status", (event) => showStatus(JSON.parse(event.data)));
   events.addEventListener("remove", (event) => {
     remove(JSON.parse(event.data).photo_id);
     updateCounts();
