@@ -38,6 +38,10 @@ class ProcessStartError(DevStackError):
     """A subprocess exited or did not become ready in time."""
 
 
+class PortInUseError(ProcessStartError):
+    """Something already listens on the port a subprocess was to take."""
+
+
 class MissingDependencyError(DevStackError):
     """A tool the stack needs (node, node_modules, fake-gcs-server binary) is not installed."""
 
@@ -131,7 +135,7 @@ class ManagedProcess:
             return self
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if port_open(self.host, self.port):
-            raise ProcessStartError(f"{self.name}: port {self.host}:{self.port} is already in use")
+            raise PortInUseError(f"{self.name}: port {self.host}:{self.port} is already in use")
         self._log = self.log_path.open("ab")
         self._log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(self.argv)}\n".encode())
         self._log.flush()

@@ -81,6 +81,16 @@ CLIENT_ONLY_KEYS = frozenset(
 """What clients need but the function processes do not get."""
 
 
+_AUTO_PORT_FIELDS: dict[ServiceName, str] = {
+    "gcs": "gcs_port",
+    "firestore": "firestore_port",
+    "function": "function_port",
+    "bulk_function": "bulk_function_port",
+    "gallery": "gallery_port",
+}
+"""The services started as subprocesses, and the DevStackConfig / DevStack attribute holding each one's port."""
+
+
 @dataclass
 class DevStackConfig:
     """What the local stack runs and how it is wired. Port 0 means "pick a free port" (fixed for the run)."""
@@ -152,6 +162,10 @@ class DevStack:
         else:
             self._pubsub_host, self.pubsub_port = LOCALHOST, c.pubsub_port or processes.free_port()
         self._pubsub_inproc: PubSubEmulator | None = None
+        # Services whose port was picked here ("0" in the config) and that have not listened on it yet: a port
+        # that was free when picked can be taken by another process before the service starts (several stacks
+        # starting at once), and until the service has started nothing refers to its port, so it may pick again.
+        self._repickable: set[ServiceName] = {name for name, port in _AUTO_PORT_FIELDS.items() if not getattr(c, port)}
         self._procs: dict[ServiceName, ManagedProcess] = {}
         self._started: list[ServiceName] = []
         self._push_subscription_created = False
@@ -368,7 +382,18 @@ class DevStack:
             proc = self._gallery_process()
         else:
             proc = self._function_process(name)
-        proc.start()
+        try:
+            proc.start()
+        except processes.PortInUseError:
+            if name not in self._repickable:
+                raise
+            field_name = _AUTO_PORT_FIELDS[name]
+            logger.info("%s: port %d was taken meanwhile; picking another", name, getattr(self, field_name))
+            setattr(self, field_name, processes.free_port())
+            self._repickable.discard(name)  # once: a second collision is reported
+            self.start_service(name)
+            return
+        self._repickable.discard(name)
         self._procs[name] = proc
         self._started.append(name)
         if name == "gcs":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -17,8 +18,8 @@ from typing import Any
 import pytest
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
-from gallery_devstack.processes import REPO_ROOT, port_open
-from gallery_devstack.stack import ENV_FILE_KEYS, DevStack
+from gallery_devstack.processes import LOCALHOST, REPO_ROOT, PortInUseError, port_open
+from gallery_devstack.stack import ENV_FILE_KEYS, DevStack, DevStackConfig
 
 STUB_FUNCTION = textwrap.dedent(
     """
@@ -194,3 +195,43 @@ def test_unique_names_do_not_leak(devstack_factory: Callable[..., DevStack]) -> 
     assert a.pubsub_emulator.topic_names() == sorted([a.topic_path, a.bulk_topic_path, a.dead_letter_topic_path])
     a.stop()
     b.stop()
+
+
+def _stub_stack(tmp_path: Path, **overrides: Any) -> DevStack:
+    source = tmp_path / "main.py"
+    source.write_text(STUB_FUNCTION)
+    return DevStack(
+        DevStackConfig(
+            log_dir=tmp_path / "logs",
+            function_source=source,
+            function_env={"STUB_RECORD_DIR": str(tmp_path)},
+            **overrides,
+        )
+    )
+
+
+def test_a_picked_port_taken_before_its_service_starts_is_picked_again(tmp_path: Path) -> None:
+    """Several stacks starting at once (parallel test workers) can take each other's picked ports."""
+    stack = _stub_stack(tmp_path)
+    taken = stack.bulk_function_port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind((LOCALHOST, taken))
+        squatter.listen()
+        try:
+            stack.start_service("bulk_function")
+            assert stack.bulk_function_port != taken
+            assert port_open(LOCALHOST, stack.bulk_function_port)
+            assert stack.bulk_function_url == f"http://{LOCALHOST}:{stack.bulk_function_port}/"
+        finally:
+            stack.stop_service("bulk_function")
+
+
+def test_a_configured_port_that_is_taken_is_reported_not_replaced(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind((LOCALHOST, 0))
+        squatter.listen()
+        port = int(squatter.getsockname()[1])
+        stack = _stub_stack(tmp_path, bulk_function_port=port)
+        with pytest.raises(PortInUseError, match="already in use"):
+            stack.start_service("bulk_function")
+        assert stack.bulk_function_port == port
