@@ -227,25 +227,24 @@ def import_s3(
     uploads = storage_client(settings).bucket(settings.uploads_bucket)
     listed = _list_source(s3, source, source_bucket, prefix, all_files)
     items = _plan(listed, prefix, dest_prefix, _existing(uploads, dest_prefix), settings.max_bytes)
-    to_copy = [i for i in items if i.action == "copy"]
-    if not dry_run and to_copy:
-        _copy_all(s3, source_bucket, uploads, to_copy, concurrency, settings.max_bytes, lane)
-    copied = [i for i in to_copy if i.generation is not None]
+    run = ImportRun(source, settings.uploads_bucket, dry_run, items)
+    if not dry_run and run.to_copy:
+        _copy_all(s3, source_bucket, uploads, run.to_copy, concurrency, settings.max_bytes, lane)
+    copied = run.copied
     if target and copied:
         _queue_on_bulk_lane(target, settings.uploads_bucket, copied)
-    failed = [i for i in to_copy if i.error]
     spec_version = ServiceConfig.from_settings(settings).spec.version
     waited = None
     if wait and copied:
         pending = [Pending(photo_id(settings.uploads_bucket, i.name), i.generation or 0, i.name) for i in copied]
         waited = wait_for_function(build_catalog(settings), pending, spec_version, timeout)
     if as_json:
-        summary = _summary(source, settings.uploads_bucket, dry_run, items, to_copy, copied, failed)
+        summary = run.as_dict()
         out.print_json(json.dumps({**summary, **({"wait": waited.as_dict()} if waited else {})}))
     else:
-        _print_summary(source, settings.uploads_bucket, dry_run, items, to_copy, copied, failed)
+        run.print()
         report_wait(waited, timeout, as_json=False)
-    hint_and_exit(waited, spec_version, item_errors=bool(failed))
+    hint_and_exit(waited, spec_version, item_errors=bool(run.failed))
 
 
 def _list_source(s3: Any, source: str, bucket: str, prefix: str, all_files: bool) -> list[dict[str, Any]]:
@@ -318,57 +317,63 @@ def _queue_on_bulk_lane(target: str, bucket: str, copied: list[Item]) -> None:
             i.error = f"copied, but not queued on the bulk lane (`gallery backfill` queues it): {result.errors[i.name]}"
 
 
-def _summary(
-    source: str,
-    bucket: str,
-    dry_run: bool,
-    items: list[Item],
-    to_copy: list[Item],
-    copied: list[Item],
-    failed: list[Item],
-) -> dict[str, Any]:
-    return {
-        "source": source,
-        "bucket": bucket,
-        "dry_run": dry_run,
-        "found": len(items),
-        "copied": len(copied),
-        "would_copy": len(to_copy) if dry_run else 0,
-        "skipped": sum(1 for i in items if i.action == "skip"),
-        "already_present": len(_present(items)),
-        "too_large": len(_too_large(items)),
-        "failed": len(failed),
-        "bytes_copied": sum(i.size for i in copied),
-        "items": [i.as_dict() for i in items],
-    }
+@dataclass(frozen=True)
+class ImportRun:
+    """What one import found and did, for its JSON summary and its printed report."""
 
+    source: str
+    bucket: str
+    dry_run: bool
+    items: list[Item]
 
-def _print_summary(
-    source: str,
-    bucket: str,
-    dry_run: bool,
-    items: list[Item],
-    to_copy: list[Item],
-    copied: list[Item],
-    failed: list[Item],
-) -> None:
-    if dry_run:
-        for i in to_copy:
-            out.print(safe_text(f"would copy {i.key} → gs://{bucket}/{i.name}"), highlight=False)
-    for i in items:
-        if i.reason and i.reason != ALREADY_PRESENT:
-            err.print(safe_text(f"skipped {i.key}: {i.reason}"), highlight=False, soft_wrap=True)
-    verb = "would copy" if dry_run else "copied"
-    done = len(to_copy) if dry_run else len(copied)
-    megabytes = sum(i.size for i in (to_copy if dry_run else copied)) / 1e6
-    out.print(
-        f"{safe_text(source)}: {len(items)} photo(s) found, {verb} {done} ({megabytes:.1f} MB), "
-        f"{len(_present(items))} already present, {len(_too_large(items))} too large, {len(failed)} failed",
-        highlight=False,
-        soft_wrap=True,
-    )
-    for i in failed:
-        err.print(f"[red]could not copy {safe_text(i.key)}:[/red] {safe_text(i.error)}", highlight=False)
+    @property
+    def to_copy(self) -> list[Item]:
+        return [i for i in self.items if i.action == "copy"]
+
+    @property
+    def copied(self) -> list[Item]:
+        return [i for i in self.to_copy if i.generation is not None]
+
+    @property
+    def failed(self) -> list[Item]:
+        return [i for i in self.to_copy if i.error]
+
+    def as_dict(self) -> dict[str, Any]:
+        items, to_copy, copied = self.items, self.to_copy, self.copied
+        return {
+            "source": self.source,
+            "bucket": self.bucket,
+            "dry_run": self.dry_run,
+            "found": len(items),
+            "copied": len(copied),
+            "would_copy": len(to_copy) if self.dry_run else 0,
+            "skipped": sum(1 for i in items if i.action == "skip"),
+            "already_present": len(_present(items)),
+            "too_large": len(_too_large(items)),
+            "failed": len(self.failed),
+            "bytes_copied": sum(i.size for i in copied),
+            "items": [i.as_dict() for i in items],
+        }
+
+    def print(self) -> None:
+        items, to_copy, copied, failed = self.items, self.to_copy, self.copied, self.failed
+        if self.dry_run:
+            for i in to_copy:
+                out.print(safe_text(f"would copy {i.key} → gs://{self.bucket}/{i.name}"), highlight=False)
+        for i in items:
+            if i.reason and i.reason != ALREADY_PRESENT:
+                err.print(safe_text(f"skipped {i.key}: {i.reason}"), highlight=False, soft_wrap=True)
+        verb = "would copy" if self.dry_run else "copied"
+        done = len(to_copy) if self.dry_run else len(copied)
+        megabytes = sum(i.size for i in (to_copy if self.dry_run else copied)) / 1e6
+        out.print(
+            f"{safe_text(self.source)}: {len(items)} photo(s) found, {verb} {done} ({megabytes:.1f} MB), "
+            f"{len(_present(items))} already present, {len(_too_large(items))} too large, {len(failed)} failed",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for i in failed:
+            err.print(f"[red]could not copy {safe_text(i.key)}:[/red] {safe_text(i.error)}", highlight=False)
 
 
 def _present(items: list[Item]) -> list[Item]:
