@@ -538,10 +538,10 @@ def markdown(results: Result) -> str:
             )
     lines += heavy_markdown(results)
     text = "\n".join(lines) + "\n"
-    if results.get("quality"):
+    if results.get("equal_quality"):
         import quality  # bench/quality.py, beside this file
 
-        text += "\n" + quality.markdown(results["quality"])
+        text += "\n" + quality.markdown(results["equal_quality"])
     return text
 
 
@@ -723,7 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import quality  # bench/quality.py, beside this file
 
         out("bytes at equal visual quality:")
-        results["quality"] = quality.run([str(ROOT / f) for f in quality.DEFAULT_FILES], repeat)
+        results["equal_quality"] = quality.run([str(ROOT / f) for f in quality.DEFAULT_FILES], repeat)
     results["load_average_end"] = os.getloadavg()
     args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
     _write_markdown(args.markdown, markdown(results))
