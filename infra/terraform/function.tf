@@ -53,6 +53,10 @@ resource "google_cloudfunctions2_function" "thumbnailer" {
       error_message = "max_attempts must be below max_delivery_attempts: the function records a photo that keeps failing before Pub/Sub dead-letters its notification."
     }
     precondition {
+      condition     = 1.5 * var.processing_lease_seconds < local.ack_deadline_seconds
+      error_message = "1.5 x processing_lease_seconds must stay below the ack deadline (function_timeout_seconds + 60): a redelivery waits that long for a held lease before it answers."
+    }
+    precondition {
       condition     = var.retry_maximum_backoff_seconds >= var.retry_minimum_backoff_seconds
       error_message = "retry_maximum_backoff_seconds must not be below retry_minimum_backoff_seconds."
     }

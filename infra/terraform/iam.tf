@@ -10,6 +10,7 @@
 #   function SA                 roles/storage.objectViewer                   uploads bucket           (below)
 #   function SA                 roles/storage.objectAdmin                    renditions bucket        (below)
 #   function SA                 roles/datastore.user                         project                  (below)
+#   function SA                 roles/pubsub.publisher                       bulk lane's topic        (below)
 #   build SA (if created)       roles/logging.logWriter                      project                  (below)
 #   build SA (if created)       roles/artifactregistry.writer                project                  (below)
 #   build SA (if created)       roles/storage.objectViewer                   function source bucket   (below)
@@ -53,6 +54,15 @@ resource "google_storage_bucket_iam_member" "function_writes_renditions" {
 resource "google_project_iam_member" "function_firestore" {
   project = var.project_id
   role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.function.email}"
+}
+
+# Re-queue a dead letter of a photo that never reached an outcome (a crash, a long outage) on the bulk lane;
+# the function publishes to this one topic only.
+resource "google_pubsub_topic_iam_member" "function_requeues_on_bulk" {
+  project = var.project_id
+  topic   = google_pubsub_topic.lane["bulk"].name
+  role    = "roles/pubsub.publisher"
   member  = "serviceAccount:${google_service_account.function.email}"
 }
 

@@ -123,15 +123,18 @@ locals {
     QUALITY_MAX           = tostring(var.quality_max)
     QUALITY_MIN           = tostring(var.quality_min)
     QUALITY_TARGET        = tostring(var.quality_target)
-    # A delivery holds a processing photo for as long as Pub/Sub waits for its answer.
-    PROCESSING_LEASE_SECONDS = tostring(local.ack_deadline_seconds)
-    RENDITIONS_BASE_URL      = var.renditions_base_url
-    RENDITIONS_BUCKET        = google_storage_bucket.renditions.name
-    RENDITION_FORMATS        = join(",", var.rendition_formats)
-    RENDITION_QUALITY        = tostring(var.rendition_quality)
-    RENDITION_WIDTHS         = join(",", [for w in var.rendition_widths : tostring(w)])
-    UPLOADS_BUCKET           = google_storage_bucket.uploads.name
-    WEBP_EFFORT              = tostring(var.webp_effort)
+    # A short lease, renewed while the delivery works: a crash is noticed within one lease, whatever the timeout.
+    PROCESSING_LEASE_SECONDS = tostring(var.processing_lease_seconds)
+    DEAD_LETTER_REQUEUES     = tostring(var.dead_letter_requeues)
+    # Where dead letters of photos that never reached an outcome are re-queued (iam.tf: publish on it only).
+    PUBSUB_BULK_TOPIC   = google_pubsub_topic.lane["bulk"].id
+    RENDITIONS_BASE_URL = var.renditions_base_url
+    RENDITIONS_BUCKET   = google_storage_bucket.renditions.name
+    RENDITION_FORMATS   = join(",", var.rendition_formats)
+    RENDITION_QUALITY   = tostring(var.rendition_quality)
+    RENDITION_WIDTHS    = join(",", [for w in var.rendition_widths : tostring(w)])
+    UPLOADS_BUCKET      = google_storage_bucket.uploads.name
+    WEBP_EFFORT         = tostring(var.webp_effort)
     # One libvips worker thread per render; parallelism comes from concurrent requests instead.
     VIPS_CONCURRENCY = "1"
     # Bound glibc's per-thread arenas so concurrent renders do not fragment memory past the limit.
@@ -141,8 +144,7 @@ locals {
   # What the `gallery` tools read on top of the function's settings: where backfill, retry and import publish,
   # and the subscriptions `gallery status` reports.
   cli_env = merge(local.function_env, local.status_env, {
-    PUBSUB_TOPIC      = google_pubsub_topic.lane["live"].id
-    PUBSUB_BULK_TOPIC = google_pubsub_topic.lane["bulk"].id
+    PUBSUB_TOPIC = google_pubsub_topic.lane["live"].id
   })
 
   # Fully qualified name (projects/P/serviceAccounts/EMAIL) of the account Cloud Build uses for the function.

@@ -573,6 +573,28 @@ variable "max_attempts" {
   }
 }
 
+variable "processing_lease_seconds" {
+  type        = number
+  description = "Lease of a delivery on the photo it processes (PROCESSING_LEASE_SECONDS), renewed every third of it while the delivery works: a crashed instance's photos are taken over by their redelivery within one lease. A redelivery that finds the lease held waits up to 1.5 leases, which must stay below the push subscription's ack deadline (function_timeout_seconds + 60)."
+  default     = 30
+
+  validation {
+    condition     = var.processing_lease_seconds >= 10 && var.processing_lease_seconds <= 3600 && floor(var.processing_lease_seconds) == var.processing_lease_seconds
+    error_message = "processing_lease_seconds must be a whole number between 10 and 3600."
+  }
+}
+
+variable "dead_letter_requeues" {
+  type        = number
+  description = "Dead letters of one photo generation the function re-queues on the bulk lane before recording it failed (dead_lettered), for photos that never reached an outcome and still have deliveries under max_attempts (DEAD_LETTER_REQUEUES). 0 records every dead letter."
+  default     = 1
+
+  validation {
+    condition     = var.dead_letter_requeues >= 0 && var.dead_letter_requeues <= 10 && floor(var.dead_letter_requeues) == var.dead_letter_requeues
+    error_message = "dead_letter_requeues must be a whole number between 0 and 10."
+  }
+}
+
 variable "max_request_bytes" {
   type        = number
   description = "Largest request body the function reads; a notification is about 2 KiB (MAX_REQUEST_BYTES). Larger answers 400."

@@ -21,6 +21,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from gallery.errors import BadEventError
@@ -260,3 +261,25 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> tuple[ObjectEvent
 def parse_request(headers: Mapping[str, str], body: bytes) -> ObjectEvent:
     """Parse an HTTP request delivered by a push subscription or by Eventarc into its event."""
     return parse_delivery(headers, body)[0]
+
+
+def finalize_notification(
+    resource: Mapping[str, Any], lane: str, event_time: str | None = None, **extra: str
+) -> tuple[bytes, dict[str, str]]:
+    """Data and attributes of the ``OBJECT_FINALIZE`` notification (payload ``JSON_API_V1``) Cloud Storage would
+    publish for an object resource, marked as queued on `lane` (by a tool, or by the function re-queuing a dead
+    letter); `extra` attributes are added as they are."""
+    when = event_time or str(resource.get("updated") or resource.get("timeCreated") or "")
+    if not when:
+        when = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    attributes = {
+        "eventType": "OBJECT_FINALIZE",
+        "bucketId": str(resource["bucket"]),
+        "objectId": str(resource["name"]),
+        "objectGeneration": str(resource["generation"]),
+        "payloadFormat": "JSON_API_V1",
+        "eventTime": when,
+        QUEUED_ON_ATTRIBUTE: lane,
+        **extra,
+    }
+    return json.dumps(dict(resource), separators=(",", ":")).encode(), attributes

@@ -211,6 +211,8 @@ class BeginOutcome(enum.Enum):
 LANES = ("live", "bulk")
 QUEUED_ON_ATTRIBUTE = "galleryQueuedOn"
 """Message attribute of the notifications `gallery backfill`/`retry`/`import` publish: the lane they chose."""
+REQUEUED_ATTRIBUTE = "galleryRequeued"
+"""Message attribute of a notification the function re-queued itself (value: why, e.g. ``dead_letter``)."""
 LANE_METADATA_KEY = "gallery-lane"
 """Custom metadata an upload carries when its uploader queues it on a lane itself (`gallery import`: bulk)."""
 

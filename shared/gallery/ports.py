@@ -72,10 +72,16 @@ class Registry(Protocol):
         *,
         max_attempts: int = ...,
         lease_seconds: float = ...,
+        holder: str = ...,
     ) -> BeginOutcome:
-        """Count one more delivery of `generation` and mark it processing, unless a newer one is registered,
-        it is already done, or it used up `max_attempts` (then it is recorded failed: EXHAUSTED).
-        See `gallery.registry_rules.begin_document`."""
+        """Count one more delivery of `generation` and mark it processing under a lease held by `holder`, unless a
+        newer one is registered, it is already done, another delivery holds the lease (BUSY), or it used up
+        `max_attempts` (then it is recorded failed: EXHAUSTED). See `gallery.registry_rules.begin_document`."""
+        ...
+
+    def renew_lease(self, photo_id: str, generation: int, holder: str, lease_seconds: float) -> bool:
+        """Extend `holder`'s lease on `generation` to now + `lease_seconds`; False (nothing written) if the photo
+        is no longer processing that generation under that holder. See `registry_rules.renew_lease_document`."""
         ...
 
     def complete(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
@@ -102,8 +108,21 @@ class Registry(Protocol):
         See `gallery.registry_rules.dead_letter_document`."""
         ...
 
+    def record_requeue(self, photo_id: str, generation: int, fields: Mapping[str, Any], reason: str) -> bool:
+        """Note that a dead letter of `generation` was re-queued (`dead_letters` + 1); True if written.
+        See `gallery.registry_rules.requeued_document`."""
+        ...
+
     def get(self, photo_id: str) -> dict[str, Any] | None:
         """The document as a dict, or None."""
+        ...
+
+
+class NotificationQueue(Protocol):
+    """A lane's topic: where the function re-queues a notification (the bulk lane, after a dead letter)."""
+
+    def publish(self, data: bytes, attributes: Mapping[str, str]) -> None:
+        """Publish one notification; raises TransientError if it could not be published."""
         ...
 
 

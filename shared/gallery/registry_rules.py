@@ -4,15 +4,21 @@ A document belongs to one source generation. A newer generation always wins; an 
 overwrites, completes, fails or removes it. The same generation processed twice is a no-op once done.
 
 Deliveries are counted: every delivery that begins processing a generation adds one to `attempts` (written
-before anything is downloaded or rendered) and holds a lease (`lease_expires_at`) for as long as one delivery
-may take (the function timeout). A delivery that ends, well or badly, releases it; one whose instance died
-cannot, so a delivery that finds the lease held waits (BUSY: answered 503, not counted) until it runs out. A
+before anything is downloaded or rendered) and holds a short lease (`lease_expires_at`, `lease_holder`) that it
+renews while it works (a heartbeat well inside the lease). A delivery that ends, well or badly, releases it; one
+whose instance died cannot, but it stops renewing, so its lease runs out within one lease period. A delivery that
+finds the lease held is BUSY: it waits for the holder's outcome or for the lease to run out, then takes over. A
 delivery that finds `attempts` already at the cap and the lease free records the photo failed
 (`too_many_attempts`) instead of rendering, so a photo whose render kills its instance stops being retried.
+
+Pub/Sub dead-letters a notification after its own delivery cap. A dead letter of a photo that never reached an
+outcome and still has deliveries left (it was only busy, crashed with its instance, or waited out an outage) is
+re-queued on the bulk lane up to `max_requeues` times instead of being recorded failed (`dead_letter_decision`).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +28,8 @@ from gallery.model import BeginOutcome, PhotoStatus
 Doc = Mapping[str, Any]
 
 DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_LEASE_SECONDS = 600.0
+DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_MAX_REQUEUES = 1
 TOO_MANY_ATTEMPTS = "too_many_attempts"
 DEAD_LETTERED = "dead_lettered"
 SETTLED = tuple(status.value for status in PhotoStatus if status.settled)
@@ -61,6 +68,29 @@ def lease_expired(doc: Doc | None, now: datetime) -> bool:
     """
     until = _as_datetime((doc or {}).get("lease_expires_at"))
     return until is None or until <= now
+
+
+def lease_expires_at(doc: Doc | None) -> datetime | None:
+    """When the document's current lease runs out (None: no lease)."""
+    return _as_datetime((doc or {}).get("lease_expires_at"))
+
+
+def lease_held(doc: Doc | None, generation: int, now: datetime) -> bool:
+    """Whether a delivery holds a live lease on `generation` (it is processing it, or died less than a lease ago)."""
+    return (
+        doc is not None
+        and stored_generation(doc) == generation
+        and doc.get("status") == PhotoStatus.PROCESSING
+        and not lease_expired(doc, now)
+    )
+
+
+def dead_letters(doc: Doc | None) -> int:
+    """How many times Pub/Sub dead-lettered the document's generation (each one re-queued it, up to the limit)."""
+    try:
+        return int((doc or {}).get("dead_letters") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def failure_fields(code: str, reason: str) -> dict[str, Any]:
@@ -106,10 +136,12 @@ def begin_document(
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    holder: str = "",
 ) -> tuple[BeginOutcome, dict[str, Any] | None]:
     """Decide whether `generation` may start processing, and the document to store.
 
-    PROCEED: store the returned document (`processing`, one more attempt, a fresh lease) and render.
+    PROCEED: store the returned document (`processing`, one more attempt, a fresh lease held by `holder`, the
+    delivery's own token, which `renew_lease_document` checks) and render.
     EXHAUSTED: `max_attempts` deliveries already began without an outcome; store the returned `failed` document.
     BUSY: another delivery holds the lease (a concurrent duplicate, or a crash whose lease has not run out).
     STALE / DONE: store nothing.
@@ -121,7 +153,7 @@ def begin_document(
     status = (doc or {}).get("status")
     if is_done(doc, generation, spec_version):
         return BeginOutcome.DONE, None
-    if same and status == PhotoStatus.PROCESSING and not lease_expired(doc, now):
+    if lease_held(doc, generation, now):
         return BeginOutcome.BUSY, None
     # The count runs per generation until it is ready: a spec change re-renders a ready photo from 1 again,
     # while failed/retrying/processing keep counting (a retry of a broken photo is one more attempt).
@@ -144,15 +176,36 @@ def begin_document(
         spec_version=spec_version,
         attempts=counted + 1,
         lease_expires_at=now + timedelta(seconds=lease_seconds),
+        lease_holder=holder,
         created_at=(doc or {}).get("created_at", now),
         updated_at=now,
     )
     if not same:  # a new generation starts clean (explicit nulls: a set() must not keep stale fields)
-        new.update(error=None, last_error=None)
+        new.update(error=None, last_error=None, dead_letters=0)
     return BeginOutcome.PROCEED, new
 
 
-RELEASED: dict[str, Any] = {"lease_expires_at": None}
+def renew_lease_document(
+    doc: Doc | None, generation: int, holder: str, now: datetime, lease_seconds: float
+) -> dict[str, Any] | None:
+    """The document with `holder`'s lease extended to now + `lease_seconds`, or None to write nothing.
+
+    Only the delivery that took the lease renews it, and only while the document is still `processing` that
+    generation: a lease another delivery has taken over (after this one's ran out), or a photo that reached its
+    outcome, is never extended.
+    """
+    if (
+        doc is None
+        or not holder
+        or stored_generation(doc) != generation
+        or doc.get("status") != PhotoStatus.PROCESSING
+        or doc.get("lease_holder") != holder
+    ):
+        return None
+    return {**doc, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
+
+
+RELEASED: dict[str, Any] = {"lease_expires_at": None, "lease_holder": None}
 """Merged into every write that ends a delivery (ready, failed, transient error): the lease is free again."""
 
 
@@ -221,6 +274,65 @@ def dead_letter_document(
     return new
 
 
+class DeadLetterDecision(enum.Enum):
+    """What the function does with a dead-lettered FINALIZE."""
+
+    REQUEUE = "requeue"  # no outcome yet and deliveries left: publish it once more, on the bulk lane
+    RECORD = "record"  # record the photo failed (`dead_lettered`)
+    STALE = "stale"  # settled, superseded or not live: change nothing
+
+
+def dead_letter_decision(
+    doc: Doc | None,
+    generation: int,
+    *,
+    live_generation: int | None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    max_requeues: int = DEFAULT_MAX_REQUEUES,
+) -> DeadLetterDecision:
+    """The rule for a dead letter of the FINALIZE of `generation`.
+
+    A dead letter says only that Pub/Sub's deliveries ran out, not why. If the photo has an outcome (ready, or
+    failed for a reason of its own) or is no longer live, nothing changes. If its deliveries that began
+    processing (`attempts`) reached `max_attempts`, its render kept dying or failing: recorded `dead_lettered`.
+    Otherwise every delivery was busy (waiting for a lease), crashed with its instance, or met an outage: the
+    photo itself was never judged, so it is re-queued, up to `max_requeues` dead letters per generation; the
+    next dead letter is recorded.
+    """
+    if live_generation != generation:
+        return DeadLetterDecision.STALE
+    stored = stored_generation(doc)
+    if stored is not None and stored > generation:
+        return DeadLetterDecision.STALE
+    same = doc is not None and stored == generation
+    if same and (doc or {}).get("status") in SETTLED:
+        return DeadLetterDecision.STALE
+    if same and (over_cap(doc, max_attempts) or dead_letters(doc) >= max_requeues):
+        return DeadLetterDecision.RECORD
+    return DeadLetterDecision.REQUEUE if max_requeues > 0 else DeadLetterDecision.RECORD
+
+
+def requeued_document(
+    doc: Doc | None, generation: int, fields: Mapping[str, Any], reason: str, now: datetime
+) -> dict[str, Any] | None:
+    """The document noting that a dead letter of `generation` was re-queued (one more `dead_letters`), or None.
+
+    A photo with no document yet gets one (`retrying`); a `processing` one keeps its status and lease (a holder
+    that is still alive finishes; a dead one's lease runs out). `last_error` keeps the last error the deliveries
+    met, for the record if the re-queued delivery is dead-lettered too.
+    """
+    stored = stored_generation(doc)
+    if stored is not None and stored != generation:
+        return None
+    if doc is not None and doc.get("status") in SETTLED:
+        return None
+    new = dict(doc) if doc is not None else {"status": PhotoStatus.RETRYING.value, "attempts": 0, "created_at": now}
+    new.update(fields)
+    new.setdefault("last_error", None)
+    new.update(dead_letters=dead_letters(doc) + 1, requeued={"reason": reason, "at": now}, updated_at=now)
+    return new
+
+
 def retry_document(
     doc: Doc | None,
     generation: int,
@@ -241,7 +353,7 @@ def retry_document(
         return None
     new = {**doc, "status": PhotoStatus.RETRYING.value, "retry_requested_at": now, "updated_at": now}
     if force:
-        new["attempts"] = 0
+        new.update(attempts=0, dead_letters=0)
     return new
 
 
@@ -253,4 +365,12 @@ def reset_document(doc: Doc | None, generation: int, now: datetime) -> dict[str,
     if doc is None or stored_generation(doc) != generation or PhotoStatus.of(doc) is PhotoStatus.READY:
         return None
     status = PhotoStatus.RETRYING.value if PhotoStatus.of(doc) is PhotoStatus.FAILED else doc.get("status")
-    return {**doc, "status": status, "attempts": 0, "lease_expires_at": None, "updated_at": now}
+    return {
+        **doc,
+        "status": status,
+        "attempts": 0,
+        "dead_letters": 0,
+        "lease_expires_at": None,
+        "lease_holder": None,
+        "updated_at": now,
+    }

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import resource
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,10 +18,13 @@ from typing import TYPE_CHECKING, Any
 from gallery.admission import MemoryBudget
 from gallery.engine import estimate_render_mib, render
 from gallery.errors import LimitExceededError, PermanentError, SourceGoneError, TransientError
+from gallery.events import finalize_notification
 from gallery.ids import photo_id, rendition_prefix
+from gallery.lease import LeaseKeeper
 from gallery.logs import log_labels
 from gallery.manifest import ready_fields, rendition_path
 from gallery.model import (
+    REQUEUED_ATTRIBUTE,
     BeginOutcome,
     EventKind,
     Limits,
@@ -29,9 +34,17 @@ from gallery.model import (
     RenderResult,
     RenditionSpec,
 )
-from gallery.ports import EventSink, Registry, RenditionStore, SourceStore
+from gallery.ports import EventSink, NotificationQueue, Registry, RenditionStore, SourceStore
 from gallery.presets.manifest import variant_fields, variant_files
-from gallery.registry_rules import DEFAULT_LEASE_SECONDS, DEFAULT_MAX_ATTEMPTS, may_deregister, stored_generation
+from gallery.registry_rules import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_REQUEUES,
+    DeadLetterDecision,
+    dead_letter_decision,
+    may_deregister,
+    stored_generation,
+)
 from gallery.settings import Settings
 
 if TYPE_CHECKING:
@@ -63,6 +76,7 @@ class Outcome(enum.Enum):
     DUPLICATE = "duplicate"  # this generation is already done with the current spec
     STALE = "stale"  # a newer generation owns the document, or the object was deleted meanwhile
     IGNORED = "ignored"
+    REQUEUED = "requeued"  # a dead letter published once more, on the bulk lane
 
 
 @dataclass(frozen=True)
@@ -75,8 +89,21 @@ class ServiceConfig:
     memory_budget_mib: int = 1848  # instance memory minus its idle baseline (Settings.memory_budget_mib)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    max_requeues: int = DEFAULT_MAX_REQUEUES
+    busy_poll_seconds: float = 1.0
+    """How often a delivery that found the lease held looks again."""
     lane: str = "live"
     presets: PresetSet = field(default_factory=lambda: _presets_module().PresetSet())
+
+    @property
+    def busy_wait_seconds(self) -> float:
+        """How long a delivery that found the lease held waits: past a dead holder's last lease, with a margin."""
+        return 1.5 * self.lease_seconds
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a running delivery renews its lease: three times per lease, so one late renewal is harmless."""
+        return self.lease_seconds / 3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServiceConfig:
@@ -98,6 +125,7 @@ class ServiceConfig:
             memory_budget_mib=settings.memory_budget_mib,
             max_attempts=settings.max_attempts,
             lease_seconds=settings.processing_lease_seconds,
+            max_requeues=settings.dead_letter_requeues,
             lane=settings.lane,
             presets=presets,
         )
@@ -113,6 +141,8 @@ class PhotoService:
         renderer: Renderer = render,
         events: EventSink | None = None,
         estimator: Estimator = estimate_render_mib,
+        requeue: NotificationQueue | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._sources = sources
         self._renditions = renditions
@@ -121,8 +151,14 @@ class PhotoService:
         self._render = renderer
         self._events = events
         self._estimate = estimator
+        self._requeue = requeue
+        self._sleep = sleep
+        self._leases = LeaseKeeper(self._renew_lease, config.heartbeat_seconds)
         self._memory = MemoryBudget(config.memory_budget_mib)
         self._draining = threading.Event()
+
+    def _renew_lease(self, pid: str, generation: int, holder: str) -> bool:
+        return self._registry.renew_lease(pid, generation, holder, self._config.lease_seconds)
 
     def drain(self) -> None:
         """Stop taking work (on SIGTERM): new deliveries, and renders still waiting for a slot, answer 503.
@@ -178,11 +214,14 @@ class PhotoService:
             return Outcome.IGNORED
 
     def record_dead_letter(self, event: ObjectEvent, delivery_count: int | None = None) -> Outcome:
-        """Pub/Sub gave up on this notification: make that visible on the photo's document.
+        """Pub/Sub gave up on this notification: give the photo one more chance, or make that visible on it.
 
-        A dead-lettered FINALIZE of the live generation marks the photo failed (`dead_lettered`, with the
-        last transient error the document carries); nothing is rendered. A dead-lettered DELETE is simply
-        processed once more (deregistration is checked against the bucket and renders nothing).
+        A dead-lettered FINALIZE of the live generation of a photo that never reached an outcome and still has
+        deliveries left is re-queued on the bulk lane (up to `max_requeues` times per generation): its
+        deliveries were only busy, crashed with their instance or met an outage. Otherwise it is recorded
+        failed (`dead_lettered`, with the last transient error the document carries); nothing is rendered here
+        (`registry_rules.dead_letter_decision`). A dead-lettered DELETE is simply processed once more
+        (deregistration is checked against the bucket and renders nothing).
         """
         self._refuse_if_draining()
         pid = photo_id(event.bucket, event.name)
@@ -195,14 +234,21 @@ class PhotoService:
             if event.kind is not EventKind.FINALIZE:
                 return Outcome.IGNORED
             live = self._sources.live_object(event.bucket, event.name)
+            live_generation = live.generation if live else None
             count = f"{delivery_count} deliveries" if delivery_count else "its delivery attempts"
             reason = f"Pub/Sub dead-lettered the notification after {count} without success"
-            recorded = self._registry.record_dead_letter(
-                pid,
+            decision = dead_letter_decision(
+                self._registry.get(pid),
                 event.generation,
-                self._source_fields(pid, event, live),
-                reason,
-                live_generation=live.generation if live else None,
+                live_generation=live_generation,
+                max_attempts=self._config.max_attempts,
+                max_requeues=self._config.max_requeues if self._requeue is not None else 0,
+            )
+            if decision is DeadLetterDecision.REQUEUE:
+                assert live is not None
+                return self._requeue_dead_letter(pid, event, live, reason)
+            recorded = decision is DeadLetterDecision.RECORD and self._registry.record_dead_letter(
+                pid, event.generation, self._source_fields(pid, event, live), reason, live_generation=live_generation
             )
             if not recorded:
                 logger.info("dead letter of a settled, superseded or deleted generation; nothing recorded")
@@ -210,6 +256,32 @@ class PhotoService:
             self._drop_renditions(pid, up_to=event.generation)
             logger.error("photo failed: %s", reason, extra={"json_fields": failed_fields("dead_lettered")})
             return Outcome.FAILED
+
+    def _requeue_dead_letter(self, pid: str, event: ObjectEvent, live: LiveObject, reason: str) -> Outcome:
+        """Publish the notification once more on the bulk lane, then count the dead letter on the document.
+
+        Published first: if the document write fails, the dead letter's redelivery publishes again (a duplicate
+        notification is harmless); counting first could record a requeue that never happened.
+        """
+        assert self._requeue is not None
+        resource: dict[str, Any] = {
+            "bucket": event.bucket,
+            "name": event.name,
+            "generation": str(event.generation),
+            "size": str(live.size) if live.size is not None else None,
+            "contentType": live.content_type,
+        }
+        if event.metadata is not None:
+            resource["metadata"] = dict(event.metadata)
+        data, attributes = finalize_notification(
+            {k: v for k, v in resource.items() if v is not None}, "bulk", **{REQUEUED_ATTRIBUTE: "dead_letter"}
+        )
+        self._requeue.publish(data, attributes)
+        self._registry.record_requeue(pid, event.generation, self._source_fields(pid, event, live), reason)
+        logger.warning(
+            "dead letter re-queued on the bulk lane: %s", reason, extra={"json_fields": {"outcome": "requeued"}}
+        )
+        return Outcome.REQUEUED
 
     @staticmethod
     def _source_fields(pid: str, event: ObjectEvent, live: LiveObject | None) -> dict[str, Any]:
@@ -227,10 +299,22 @@ class PhotoService:
 
     def _register(self, pid: str, event: ObjectEvent) -> Outcome:
         started = time.perf_counter()
-        generation = event.generation
         # Trust the bucket, not the message: only the live generation may change anything.
         live = self._sources.live_object(event.bucket, event.name)
-        if live is None or live.generation != generation:
+        skipped = self._not_for_this_lane(event, live)
+        if skipped is not None:
+            return skipped
+        assert live is not None
+        holder = uuid.uuid4().hex  # this delivery's lease token
+        begun = self._begin(pid, event, live, holder)
+        if begun is not BeginOutcome.PROCEED:
+            return self._not_begun(pid, event, begun)
+        with self._leases.keep(pid, event.generation, holder):
+            return self._process(pid, event, started)
+
+    def _not_for_this_lane(self, event: ObjectEvent, live: LiveObject | None) -> Outcome | None:
+        """STALE if the notified generation is not live, IGNORED if its uploader queued it on the bulk lane."""
+        if live is None or live.generation != event.generation:
             logger.info(
                 "notified generation is not live; acknowledged as stale, nothing changed",
                 extra={"json_fields": {"live_generation": live.generation if live else None}},
@@ -242,24 +326,49 @@ class PhotoService:
             # lane's delivery does the work (and a tool's explicit `--lane live` is still rendered here).
             logger.info("queued on the bulk lane by its uploader; acknowledged, nothing changed")
             return Outcome.IGNORED
-        begun = self._registry.begin(
-            pid,
-            generation,
-            self._source_fields(pid, event, live),
-            self._config.spec.version,
-            max_attempts=self._config.max_attempts,
-            lease_seconds=self._config.lease_seconds,
+        return None
+
+    def _begin(self, pid: str, event: ObjectEvent, live: LiveObject, holder: str) -> BeginOutcome:
+        """Take the photo's lease (one more attempt), waiting while another delivery holds it.
+
+        A held lease means another delivery is processing the photo and renewing its lease, or died less than a
+        lease ago. Answering busy would spend one of the message's Pub/Sub deliveries, so a crash would turn into
+        a dead letter; instead this delivery waits (up to `busy_wait_seconds`) for the holder's outcome (then it
+        is a duplicate) or for the dead holder's lease to run out (then it takes over).
+        """
+        polls = max(1, math.ceil(self._config.busy_wait_seconds / self._config.busy_poll_seconds))
+        for poll in range(polls + 1):
+            begun = self._registry.begin(
+                pid,
+                event.generation,
+                self._source_fields(pid, event, live),
+                self._config.spec.version,
+                max_attempts=self._config.max_attempts,
+                lease_seconds=self._config.lease_seconds,
+                holder=holder,
+            )
+            if begun is not BeginOutcome.BUSY:
+                if poll:
+                    logger.info("lease freed after %d poll(s); %s", poll, begun.value)
+                return begun
+            if poll == 0:
+                logger.info("another delivery holds this photo's lease; waiting for its outcome or its lease to end")
+            if poll < polls:
+                self._sleep(self._config.busy_poll_seconds)
+                self._refuse_if_draining()
+        raise TransientError(
+            f"another delivery kept this photo's lease for {self._config.busy_wait_seconds:.0f} s; "
+            "Pub/Sub will redeliver",
+            code="in_progress",
         )
+
+    def _not_begun(self, pid: str, event: ObjectEvent, begun: BeginOutcome) -> Outcome:
+        """The outcome of a delivery that did not take the lease: stale, duplicate, or past its attempts."""
         if begun is BeginOutcome.STALE:
             logger.info("a newer generation is registered; nothing to do")
             return Outcome.STALE
-        if begun is BeginOutcome.BUSY:
-            logger.info("another delivery holds this photo's lease; Pub/Sub will redeliver")
-            raise TransientError(
-                "another delivery is processing this photo (or died and its lease has not run out)", code="in_progress"
-            )
         if begun is BeginOutcome.EXHAUSTED:
-            self._drop_renditions(pid, up_to=generation)
+            self._drop_renditions(pid, up_to=event.generation)
             logger.error(
                 "photo failed: too many deliveries without an outcome",
                 extra={
@@ -267,23 +376,18 @@ class PhotoService:
                 },
             )
             return Outcome.FAILED
-        if begun is BeginOutcome.DONE:
-            logger.info("generation already processed; duplicate delivery acked")
-            # Re-announce: if publishing failed after the document was written, this redelivery is the retry.
-            self._announce_ready(pid, event)
-            return Outcome.DUPLICATE
+        logger.info("generation already processed; duplicate delivery acked")
+        # Re-announce: if publishing failed after the document was written, this redelivery is the retry.
+        self._announce_ready(pid, event)
+        return Outcome.DUPLICATE
+
+    def _process(self, pid: str, event: ObjectEvent, started: float) -> Outcome:
+        """Download, render, store and register the generation this delivery holds the lease of."""
+        generation = event.generation
         try:
             data = self._sources.download(event.bucket, event.name, generation, self._config.limits.max_bytes)
-            variants = self._variant_request(event)
-            with self._admitted(data) as estimate_mib:
-                if variants is None:
-                    result = self._render(data, self._config.spec, self._config.limits)
-                else:
-                    result = self._render(data, self._config.spec, self._config.limits, variants)
-            for rendition in result.renditions:
-                self._renditions.put(rendition_path(pid, generation, rendition), rendition.data, rendition.content_type)
-            for path, rendition in variant_files(result.variants, pid, generation):
-                self._renditions.put(path, rendition.data, rendition.content_type)
+            result, estimate_mib = self._render_admitted(data, event)
+            self._store(pid, generation, result)
             fields = ready_fields(result, pid, generation, self._config.url_prefix, keep_gps=self._config.keep_gps)
             if self._config.presets.presets:
                 fields["variants"] = variant_fields(result.variants, pid, generation, self._config.url_prefix)
@@ -294,17 +398,7 @@ class PhotoService:
                 logger.info("superseded or deleted while rendering; renditions withdrawn")
                 return Outcome.STALE
         except SourceGoneError:
-            # The generation was live a moment ago and is gone now (deleted or replaced while we read it).
-            try:
-                now_live = self._sources.live_object(event.bucket, event.name)
-            except TransientError as err:
-                self._note_retry(pid, generation, err)
-                raise
-            now_generation = now_live.generation if now_live else None
-            self._registry.remove(pid, generation, live_generation=now_generation)
-            self._drop_renditions(pid, up_to=self._removable_up_to(generation, now_generation))
-            logger.info("source generation gone; nothing registered")
-            return Outcome.STALE
+            return self._source_gone(pid, event)
         except PermanentError as err:
             self._record_failure(pid, generation, err)
             return Outcome.FAILED
@@ -313,13 +407,47 @@ class PhotoService:
             raise
         self._drop_renditions(pid, up_to=generation - 1)
         self._announce_ready(pid, event)
+        self._log_registered(result, len(data), estimate_mib, total_ms)
+        return Outcome.REGISTERED
+
+    def _render_admitted(self, data: bytes, event: ObjectEvent) -> tuple[RenderResult, int]:
+        """Render once the estimated peak fits in the instance's memory budget; returns the result and estimate."""
+        variants = self._variant_request(event)
+        with self._admitted(data) as estimate_mib:
+            if variants is None:
+                return self._render(data, self._config.spec, self._config.limits), estimate_mib
+            return self._render(data, self._config.spec, self._config.limits, variants), estimate_mib
+
+    def _store(self, pid: str, generation: int, result: RenderResult) -> None:
+        """Write every rendition and preset variant under its generation-keyed, immutable name."""
+        for rendition in result.renditions:
+            self._renditions.put(rendition_path(pid, generation, rendition), rendition.data, rendition.content_type)
+        for path, rendition in variant_files(result.variants, pid, generation):
+            self._renditions.put(path, rendition.data, rendition.content_type)
+
+    def _source_gone(self, pid: str, event: ObjectEvent) -> Outcome:
+        """The generation was live a moment ago and is gone now (deleted or replaced while we read it)."""
+        generation = event.generation
+        try:
+            now_live = self._sources.live_object(event.bucket, event.name)
+        except TransientError as err:
+            self._note_retry(pid, generation, err)
+            raise
+        now_generation = now_live.generation if now_live else None
+        self._registry.remove(pid, generation, live_generation=now_generation)
+        self._drop_renditions(pid, up_to=self._removable_up_to(generation, now_generation))
+        logger.info("source generation gone; nothing registered")
+        return Outcome.STALE
+
+    @staticmethod
+    def _log_registered(result: RenderResult, bytes_in: int, estimate_mib: int, total_ms: float) -> None:
         logger.info(
             "photo registered",
             extra={
                 "json_fields": {
                     "outcome": PhotoStatus.READY.value,
                     "megapixels": round(result.width * result.height / 1e6, 2),
-                    "bytes_in": len(data),
+                    "bytes_in": bytes_in,
                     "bytes_out": sum(len(r.data) for r in result.renditions),
                     "renditions": len(result.renditions),
                     "variants": len(result.variants),
@@ -330,7 +458,6 @@ class PhotoService:
                 }
             },
         )
-        return Outcome.REGISTERED
 
     def _variant_request(self, event: ObjectEvent) -> VariantRequest | None:
         """The presets that apply to this photo; its metadata is read from the object if the event lacks it."""

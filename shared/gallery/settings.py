@@ -174,11 +174,29 @@ class Settings:
         le=100,
     )
     processing_lease_seconds: int = setting(
-        600,
-        "How long a delivery holds a 'processing' photo: at least the function timeout. Backfill counts a "
-        "processing photo as stuck only once its lease has expired.",
+        30,
+        "Lease of a delivery on the photo it processes, renewed every third of it while the delivery works, so a "
+        "crashed instance's photos are taken over by their redelivery within one lease. A redelivery that finds "
+        "the lease held waits up to 1.5 leases for it instead of answering busy. Keep 1.5 leases below the push "
+        "subscription's ack deadline. Backfill counts a processing photo as stuck once its lease has expired.",
         ge=10,
         le=3600,
+    )
+    dead_letter_requeues: int = setting(
+        1,
+        "Dead letters of one photo generation re-queued on the bulk lane (PUBSUB_BULK_TOPIC) before it is recorded "
+        "failed (dead_lettered), for photos that never reached an outcome and have deliveries left under "
+        "MAX_ATTEMPTS: they were only busy, crashed with their instance or met an outage (docs/events.md). "
+        "0 records every dead letter.",
+        ge=0,
+        le=10,
+    )
+    pubsub_bulk_topic: str = setting(
+        "",
+        "The bulk lane's topic (id or projects/P/topics/T): the function re-queues dead letters on it, and "
+        "`gallery backfill`, `gallery retry --all/--code` and `gallery import` publish to it by default, so bulk "
+        "work never delays live uploads (docs/operations.md). Terraform sets it for the function and in its "
+        "output `cli_env`; `.devstack.env` sets it for the local stack.",
     )
     max_request_bytes: int = setting(
         64 * 1024,
@@ -261,6 +279,10 @@ class Settings:
     @property
     def events_topic_path(self) -> str:
         return topic_path(self.events_topic, self.google_cloud_project)
+
+    @property
+    def bulk_topic_path(self) -> str:
+        return topic_path(self.pubsub_bulk_topic, self.google_cloud_project)
 
     @classmethod
     def env_names(cls) -> frozenset[str]:

@@ -10,6 +10,7 @@ from google.cloud import firestore, storage  # type: ignore[attr-defined]
 from gallery.adapters.firestore_registry import FirestoreRegistry
 from gallery.adapters.gcs import GcsRenditionStore, GcsSourceStore
 from gallery.adapters.pubsub_events import PubSubEventSink
+from gallery.adapters.pubsub_queue import PubSubNotificationQueue
 from gallery.engine import render
 from gallery.service import PhotoService, Renderer, ServiceConfig
 from gallery.settings import Settings
@@ -63,6 +64,13 @@ def build_event_sink(settings: Settings) -> PubSubEventSink | None:
     return PubSubEventSink(pubsub_v1.PublisherClient(), settings.events_topic_path)
 
 
+def build_requeue(settings: Settings) -> PubSubNotificationQueue | None:
+    """The bulk lane's topic, where dead letters of photos that never reached an outcome are re-queued."""
+    if not settings.bulk_topic_path or settings.dead_letter_requeues == 0:
+        return None
+    return PubSubNotificationQueue(settings.bulk_topic_path)
+
+
 def build_service(settings: Settings, renderer: Renderer = render) -> PhotoService:
     """The service on the real adapters; `renderer` is the engine unless a caller wires another one in."""
     gcs = storage_client(settings)
@@ -73,4 +81,5 @@ def build_service(settings: Settings, renderer: Renderer = render) -> PhotoServi
         config=ServiceConfig.from_settings(settings),
         renderer=renderer,
         events=build_event_sink(settings),
+        requeue=build_requeue(settings),
     )

@@ -20,7 +20,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -28,8 +28,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from gallery.events import finalize_notification
 from gallery.ids import photo_id
-from gallery.model import QUEUED_ON_ATTRIBUTE
 from gallery.ports import PhotoCatalog
 from gallery.service import ServiceConfig
 from gallery.settings import Settings, topic_path
@@ -50,26 +50,6 @@ from gallery_cli.terminal import safe_text
 from gallery_cli.waiting import hint_and_exit, report_wait, wait_for_function
 
 SCAN_PAGE = 500
-
-
-def finalize_notification(
-    resource: Mapping[str, Any], lane: Lane, event_time: str | None = None
-) -> tuple[bytes, dict[str, str]]:
-    """Data and attributes of the ``OBJECT_FINALIZE`` notification (payload ``JSON_API_V1``) for an object, marked
-    as queued on `lane` by a tool."""
-    when = event_time or str(resource.get("updated") or resource.get("timeCreated") or "")
-    if not when:
-        when = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    attributes = {
-        "eventType": "OBJECT_FINALIZE",
-        "bucketId": str(resource["bucket"]),
-        "objectId": str(resource["name"]),
-        "objectGeneration": str(resource["generation"]),
-        "payloadFormat": "JSON_API_V1",
-        "eventTime": when,
-        QUEUED_ON_ATTRIBUTE: lane,
-    }
-    return json.dumps(dict(resource), separators=(",", ":")).encode(), attributes
 
 
 class RateLimiter:

@@ -20,10 +20,10 @@ import typer
 from rich.table import Table
 
 from gallery.catalog import Failure
+from gallery.events import finalize_notification
 from gallery.ports import PhotoCatalog
 from gallery.registry_rules import over_cap
 from gallery.settings import Settings
-from gallery_cli.backfill import finalize_notification
 from gallery_cli.base import EXIT_FAILED, EnvFileOption, JsonOption, app, err, fail, load_settings, out, preflight
 from gallery_cli.lanes import Lane, NoTopicError, TopicOption, publish_target, retry_lane
 from gallery_cli.resolve import matches, only_match

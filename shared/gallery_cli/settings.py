@@ -29,12 +29,6 @@ class ToolSettings(Settings):
         "have sent to it; `--topic` overrides it. Terraform's output `uploads_topic` is the value to use; "
         "`.devstack.env` sets it for the local stack.",
     )
-    pubsub_bulk_topic: str = setting(
-        "",
-        "The bulk lane's topic (id or projects/P/topics/T): `gallery backfill`, `gallery retry --all/--code` and "
-        "`gallery import` publish to it by default, so bulk work never delays live uploads (docs/operations.md). "
-        "Terraform's output `bulk_topic` is the value to use; `.devstack.env` sets it for the local stack.",
-    )
 
     live_subscription: str = setting(
         "",

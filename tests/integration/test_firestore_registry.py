@@ -120,6 +120,35 @@ def test_dead_letters_are_recorded_only_for_the_live_unsettled_generation(regist
     assert registry.reset_attempts("p8", 9) and registry.get("p8")["status"] == "retrying"  # type: ignore[index]
 
 
+def test_only_the_holder_renews_its_lease_with_one_field_written(registry: FirestoreRegistry) -> None:
+    assert registry.begin("r1", 3, source(3), "v1", lease_seconds=10, holder="a") is BeginOutcome.PROCEED
+    before = registry.get("r1")
+    assert before is not None and before["lease_holder"] == "a"
+    assert registry.renew_lease("r1", 3, "a", 60)
+    after = registry.get("r1")
+    assert after is not None and after["lease_expires_at"] > before["lease_expires_at"]
+    assert {k: v for k, v in after.items() if k != "lease_expires_at"} == {
+        k: v for k, v in before.items() if k != "lease_expires_at"
+    }
+    assert not registry.renew_lease("r1", 3, "b", 60)  # not its lease
+    assert not registry.renew_lease("r1", 4, "a", 60)
+    assert registry.complete("r1", 3, {"renditions": []})
+    assert not registry.renew_lease("r1", 3, "a", 60)  # settled: nothing to renew
+    assert registry.get("r1")["lease_holder"] is None  # type: ignore[index]
+    assert not registry.renew_lease("missing", 3, "a", 60)
+
+
+def test_a_requeued_dead_letter_is_counted_on_the_document(registry: FirestoreRegistry) -> None:
+    assert registry.record_requeue("q1", 5, source(5), "dead-lettered after 10 deliveries")
+    doc = registry.get("q1")
+    assert doc is not None and (doc["status"], doc["dead_letters"], doc["attempts"]) == ("retrying", 1, 0)
+    assert registry.begin("q1", 5, source(5), "v1", holder="h") is BeginOutcome.PROCEED
+    assert registry.record_requeue("q1", 5, source(5), "again")
+    doc = registry.get("q1")
+    assert doc is not None and (doc["status"], doc["dead_letters"], doc["attempts"]) == ("processing", 2, 1)
+    assert not registry.record_requeue("q1", 4, source(4), "older generation")
+
+
 def test_remove_keeps_a_document_whose_generation_is_live(registry: FirestoreRegistry) -> None:
     registry.begin("p9", 7, source(7), "v1")
     assert not registry.remove("p9", 7, live_generation=7)

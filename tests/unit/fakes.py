@@ -17,6 +17,8 @@ from gallery.registry_rules import (
     begin_document,
     dead_letter_document,
     may_deregister,
+    renew_lease_document,
+    requeued_document,
     update_if_current,
 )
 
@@ -96,6 +98,7 @@ class FakeRegistry:
         self.docs: dict[str, dict[str, Any]] = {}
         self.now = NOW
         """The registry's clock; tests move it on to let leases run out."""
+        self.renewals = 0
 
     def begin(
         self,
@@ -106,6 +109,7 @@ class FakeRegistry:
         *,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        holder: str = "",
     ) -> BeginOutcome:
         outcome, new = begin_document(
             self.docs.get(photo_id),
@@ -115,10 +119,24 @@ class FakeRegistry:
             self.now,
             max_attempts=max_attempts,
             lease_seconds=lease_seconds,
+            holder=holder,
         )
         if new is not None:
             self.docs[photo_id] = new
         return outcome
+
+    def renew_lease(self, photo_id: str, generation: int, holder: str, lease_seconds: float) -> bool:
+        self.renewals += 1
+        new = renew_lease_document(self.docs.get(photo_id), generation, holder, self.now, lease_seconds)
+        if new is not None:
+            self.docs[photo_id] = new
+        return new is not None
+
+    def record_requeue(self, photo_id: str, generation: int, fields: Mapping[str, Any], reason: str) -> bool:
+        new = requeued_document(self.docs.get(photo_id), generation, copy.deepcopy(dict(fields)), reason, self.now)
+        if new is not None:
+            self.docs[photo_id] = new
+        return new is not None
 
     def _update(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
         new = update_if_current(self.docs.get(photo_id), generation, copy.deepcopy(dict(fields)), self.now)
@@ -160,6 +178,19 @@ class FakeRegistry:
 
     def get(self, photo_id: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.docs.get(photo_id))
+
+
+class FakeQueue:
+    """A lane's topic: the notifications the function re-queued on it."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[bytes, dict[str, str]]] = []
+        self.fail_with: Exception | None = None
+
+    def publish(self, data: bytes, attributes: Mapping[str, str]) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.published.append((data, dict(attributes)))
 
 
 class FakeEvents:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from gallery.events import parse_message
+from gallery.events import finalize_notification, parse_message
 from gallery.model import EventKind
-from gallery_cli.backfill import RateLimiter, finalize_notification, topic_path
+from gallery_cli.backfill import RateLimiter, topic_path
 from gallery_cli.base import unreachable_emulators
 from gallery_cli.s3import import Existing, decide, destination_name, gcs_md5, parse_s3_url, s3_md5
 from gallery_cli.status import Pending, WaitResult, classify, is_settled

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from gallery.engine import render
@@ -10,7 +12,7 @@ from gallery.ids import photo_id
 from gallery.model import EventKind, Limits, ObjectEvent, RenderResult, RenditionSpec
 from gallery.service import Outcome, PhotoService, ServiceConfig
 from tests.paths import ORIENTATION, SAMPLES
-from tests.unit.fakes import FakeRegistry, FakeRenditions, FakeSources
+from tests.unit.fakes import FakeQueue, FakeRegistry, FakeRenditions, FakeSources
 
 BUCKET, NAME = "uploads", "holiday/beach.jpg"
 PID = photo_id(BUCKET, NAME)
@@ -25,11 +27,29 @@ CONFIG = ServiceConfig(
 
 
 class World:
-    def __init__(self, renderer: object = render) -> None:
+    def __init__(self, renderer: object = render, config: ServiceConfig = CONFIG) -> None:
         self.sources = FakeSources()
         self.renditions = FakeRenditions()
         self.registry = FakeRegistry()
-        self.service = PhotoService(self.sources, self.renditions, self.registry, CONFIG, renderer)  # type: ignore[arg-type]
+        self.queue = FakeQueue()
+        self.slept = 0.0
+        self.service = self.build(config, renderer)
+
+    def build(self, config: ServiceConfig, renderer: object = render) -> PhotoService:
+        """A service on this world's ports whose waits move the registry's clock instead of sleeping."""
+        return PhotoService(
+            self.sources,
+            self.renditions,
+            self.registry,
+            config,
+            renderer,  # type: ignore[arg-type]
+            requeue=self.queue,
+            sleep=self.sleep,
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        self.registry.now += timedelta(seconds=seconds)
 
     def upload(self, generation: int, data: bytes = PHOTO) -> ObjectEvent:
         self.sources.put(BUCKET, NAME, generation, data)

@@ -6,6 +6,7 @@ engine on a small photo.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from datetime import timedelta
 
@@ -13,7 +14,8 @@ import pytest
 
 from gallery.engine import render
 from gallery.errors import TransientError
-from gallery.model import Limits, RenderResult, RenditionSpec
+from gallery.events import parse_message
+from gallery.model import REQUEUED_ATTRIBUTE, EventKind, Limits, RenderResult, RenditionSpec
 from gallery.service import Outcome, PhotoService
 from tests.unit.fakes import NOW
 from tests.unit.test_service import BUCKET, CONFIG, NAME, OTHER, PHOTO, PID, World
@@ -126,17 +128,19 @@ def test_a_photo_that_kills_its_render_is_failed_after_max_attempts_and_others_a
 
     world = World(crashing)
     config = dataclasses.replace(CONFIG, max_attempts=3)
-    world.service = PhotoService(world.sources, world.renditions, world.registry, config, crashing)
+    world.service = world.build(config, crashing)
     event = world.upload(1)
-    for attempt in range(1, 4):
+    with pytest.raises(Crash):
+        world.service.handle(event)
+    for attempt in range(2, 4):
+        # the dead delivery's lease is still held: the redelivery waits for it to run out (one lease, not renewed
+        # any more), then takes the photo over as one more attempt
+        slept = world.slept
         with pytest.raises(Crash):
             world.service.handle(event)
         assert world.doc()["attempts"] == attempt  # type: ignore[index]
-        # the dead delivery still holds the lease: a redelivery now waits (503) and is not counted
-        with pytest.raises(TransientError) as busy:
-            world.service.handle(event)
-        assert busy.value.code == "in_progress" and world.doc()["attempts"] == attempt  # type: ignore[index]
-        world.registry.now += timedelta(seconds=config.lease_seconds)
+        assert config.lease_seconds <= world.slept - slept <= config.lease_seconds + config.busy_poll_seconds
+    world.registry.now += timedelta(seconds=config.lease_seconds)
     assert world.service.handle(event) is Outcome.FAILED  # the 4th delivery renders nothing
     assert len(renders) == 3
     doc = world.doc()
@@ -151,9 +155,7 @@ def test_a_photo_that_kills_its_render_is_failed_after_max_attempts_and_others_a
 
 def test_transient_errors_count_as_attempts_and_the_last_one_is_kept_in_the_reason() -> None:
     world = World()
-    world.service = PhotoService(
-        world.sources, world.renditions, world.registry, dataclasses.replace(CONFIG, max_attempts=2)
-    )
+    world.service = world.build(dataclasses.replace(CONFIG, max_attempts=2))
     event = world.upload(1)
     for _ in range(2):
         world.renditions.fail_puts = 1
@@ -164,29 +166,93 @@ def test_transient_errors_count_as_attempts_and_the_last_one_is_kept_in_the_reas
     assert error["code"] == "too_many_attempts" and "dependency_unavailable" in error["reason"]
 
 
-def test_a_dead_letter_marks_a_processing_photo_failed_with_its_last_error() -> None:
+def test_a_dead_letter_marks_a_photo_failed_with_its_last_error_once_its_requeue_is_used() -> None:
     world = World()
     event = world.upload(1)
     world.renditions.fail_puts = 1
     with pytest.raises(TransientError):
         world.service.handle(event)
-    assert world.service.record_dead_letter(event, delivery_count=5) is Outcome.FAILED
+    assert world.service.record_dead_letter(event, delivery_count=10) is Outcome.REQUEUED
+    assert world.service.record_dead_letter(event, delivery_count=10) is Outcome.FAILED
     doc = world.doc()
     assert doc is not None and doc["status"] == "failed" and doc["error"]["code"] == "dead_lettered"
-    assert "5 deliveries" in doc["error"]["reason"] and "storage unavailable" in doc["error"]["reason"]
+    assert "10 deliveries" in doc["error"]["reason"] and "storage unavailable" in doc["error"]["reason"]
     assert world.renditions.objects == {}
     # not a verdict on the photo: the next delivery of the generation (backfill, retry) renders it
     assert world.service.handle(event) is Outcome.REGISTERED
     assert world.doc()["attempts"] == 2  # type: ignore[index]
 
 
-def test_a_dead_letter_of_a_photo_never_processed_creates_its_failed_document() -> None:
+def test_a_dead_letter_of_a_photo_never_processed_is_requeued_on_the_bulk_lane() -> None:
     world = World()
+    event = dataclasses.replace(world.upload(1), metadata={"album": "summer"})
+    assert world.service.record_dead_letter(event, delivery_count=10) is Outcome.REQUEUED
+    [(data, attributes)] = world.queue.published
+    requeued = parse_message({"data": base64.b64encode(data).decode(), "attributes": attributes})
+    assert (requeued.kind, requeued.bucket, requeued.name, requeued.generation) == (
+        EventKind.FINALIZE,
+        BUCKET,
+        NAME,
+        1,
+    )
+    assert requeued.queued_on == "bulk" and attributes[REQUEUED_ATTRIBUTE] == "dead_letter"
+    assert requeued.metadata == {"album": "summer"} and requeued.size == len(PHOTO)
+    doc = world.doc()
+    assert doc is not None and doc["status"] == "retrying" and doc["dead_letters"] == 1 and doc["attempts"] == 0
+    assert doc["photo_id"] == PID and doc["source"]["generation"] == 1
+    assert world.service.handle(requeued) is Outcome.REGISTERED  # the bulk lane's delivery
+    assert world.doc()["attempts"] == 1  # type: ignore[index]
+
+
+def test_a_dead_letter_of_a_crashed_photo_is_requeued_and_its_lease_left_to_run_out() -> None:
+    def crashing(data: bytes, spec: RenditionSpec, limits: Limits) -> RenderResult:
+        raise Crash
+
+    world = World(crashing)
+    event = world.upload(1)
+    with pytest.raises(Crash):
+        world.service.handle(event)
+    assert world.service.record_dead_letter(event) is Outcome.REQUEUED
+    doc = world.doc()
+    assert doc is not None and doc["status"] == "processing" and doc["lease_expires_at"] is not None
+    world.service = world.build(CONFIG)  # a new instance, rendering well
+    assert world.service.handle(event) is Outcome.REGISTERED  # waits out the dead holder's lease
+    assert world.doc()["attempts"] == 2  # type: ignore[index]
+
+
+def test_a_dead_letter_is_recorded_when_nothing_can_requeue_it_or_its_attempts_are_used_up() -> None:
+    world = World()
+    world.service = PhotoService(world.sources, world.renditions, world.registry, CONFIG)  # no bulk topic
     event = world.upload(1)
     assert world.service.record_dead_letter(event) is Outcome.FAILED
     doc = world.doc()
     assert doc is not None and doc["error"]["code"] == "dead_lettered" and doc["source"]["generation"] == 1
     assert doc["photo_id"] == PID
+
+    world = World()
+    world.service = world.build(dataclasses.replace(CONFIG, max_attempts=2))
+    event = world.upload(1)
+    for _ in range(2):
+        world.renditions.fail_puts = 1
+        with pytest.raises(TransientError):
+            world.service.handle(event)
+    assert world.service.record_dead_letter(event) is Outcome.FAILED  # its renders kept failing: no requeue
+    assert world.queue.published == []
+
+    world = World()
+    world.service = world.build(dataclasses.replace(CONFIG, max_requeues=0))
+    assert world.service.record_dead_letter(world.upload(1)) is Outcome.FAILED
+
+
+def test_a_requeue_that_cannot_be_published_records_nothing_and_is_retried() -> None:
+    world = World()
+    event = world.upload(1)
+    world.queue.fail_with = TransientError("pubsub down", code="requeue_unavailable")
+    with pytest.raises(TransientError):
+        world.service.record_dead_letter(event)
+    assert world.doc() is None
+    world.queue.fail_with = None
+    assert world.service.record_dead_letter(event) is Outcome.REQUEUED
 
 
 def test_a_dead_letter_never_overrides_a_ready_photo_nor_a_generation_that_is_not_live() -> None:

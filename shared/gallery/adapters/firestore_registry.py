@@ -21,6 +21,8 @@ from gallery.registry_rules import (
     begin_document,
     dead_letter_document,
     may_deregister,
+    renew_lease_document,
+    requeued_document,
     reset_document,
     retry_document,
     update_if_current,
@@ -85,16 +87,33 @@ class FirestoreRegistry:
         *,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        holder: str = "",
     ) -> BeginOutcome:
         def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> BeginOutcome:
             outcome, new = begin_document(
-                doc, generation, fields, spec_version, _now(), max_attempts=max_attempts, lease_seconds=lease_seconds
+                doc,
+                generation,
+                fields,
+                spec_version,
+                _now(),
+                max_attempts=max_attempts,
+                lease_seconds=lease_seconds,
+                holder=holder,
             )
             if new is not None:
                 txn.set(ref, new)
             return outcome
 
         return self._run("begin", photo_id, body)
+
+    def renew_lease(self, photo_id: str, generation: int, holder: str, lease_seconds: float) -> bool:
+        def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> bool:
+            new = renew_lease_document(doc, generation, holder, _now(), lease_seconds)
+            if new is not None:
+                txn.update(ref, {"lease_expires_at": new["lease_expires_at"]})  # the one field, not the document
+            return new is not None
+
+        return self._run("renew_lease", photo_id, body)
 
     def _update(self, what: str, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
         def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> bool:
@@ -159,6 +178,12 @@ class FirestoreRegistry:
             "record_dead_letter",
             photo_id,
             lambda doc: dead_letter_document(doc, generation, fields, reason, now, live_generation=live_generation),
+        )
+
+    def record_requeue(self, photo_id: str, generation: int, fields: Mapping[str, Any], reason: str) -> bool:
+        now = _now()
+        return self._replace(
+            "record_requeue", photo_id, lambda doc: requeued_document(doc, generation, fields, reason, now)
         )
 
     def remove(self, photo_id: str, generation: int, *, live_generation: int | None) -> bool:
