@@ -20,6 +20,10 @@ nice value, so live uploads win the CPU; docs/operations.md).
 The gallery page (``python -m gallery_web``) is served at http://127.0.0.1:8080 unless ``--no-gallery``.
 The client environment (``GALLERY_URL`` included) is written to ``.devstack.env`` at the repository root
 and the logs go to ``.devstack/logs/``.
+
+As on Cloud Run, a function or gallery process that dies (a crash, an out-of-memory kill) is started again on
+its port, with a warning here and in its log; the emulators are not, as they would come back empty. SIGUSR1 to
+the Pub/Sub emulator process restarts its push loop, its topics, subscriptions and messages kept.
 """
 
 from __future__ import annotations

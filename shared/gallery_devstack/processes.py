@@ -2,6 +2,11 @@
 
 Every process runs in its own session (so its process group can be signalled as a whole, gunicorn workers
 included), writes stdout and stderr to ``LOG_DIR/NAME.log`` and binds 127.0.0.1 only.
+
+Crashes are handled at two levels, as on Cloud Run. functions-framework serves with gunicorn, one worker: when
+the worker dies (SIGKILL, out of memory) the gunicorn arbiter (the functions-framework process itself) logs
+``Worker (pid:N) was sent SIGKILL! Perhaps out of memory?`` and forks a new one on the same socket. When the
+process itself dies, a ManagedProcess started with ``restart_on_exit`` starts it again (see ManagedProcess).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -81,8 +87,36 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
+DEFAULT_RESTART_BACKOFF = 0.5
+"""Seconds before the first restart of a process that died soon after starting; doubles with each quick death."""
+DEFAULT_MAX_RESTART_BACKOFF = 10.0
+DEFAULT_MAX_RAPID_RESTARTS = 5
+"""Quick deaths in a row after which a supervised process is left down (a crash loop, e.g. a broken import)."""
+DEFAULT_STABLE_AFTER = 30.0
+"""A process that served this long before dying counts as healthy: its next restart is immediate."""
+_EXIT_POLL_SECONDS = 0.5
+ORDERLY_EXIT_CODES = frozenset({0, -signal.SIGTERM, -signal.SIGINT})
+"""Exit codes of a process that was told to stop (as Cloud Run stops an instance with SIGTERM), not a crash:
+gunicorn exits 0 once SIGTERM has drained it. A supervised process leaves them alone."""
+
+
+class _StartCancelledError(Exception):
+    """stop() was called while the supervisor was bringing the process back."""
+
+
+class _NotReadyError(Exception):
+    """The process exited, or did not become ready in time, during start (message without the log tail)."""
+
+
 class ManagedProcess:
-    """One subprocess of the stack: started in its own process group, logged to a file, stopped for sure."""
+    """One subprocess of the stack: started in its own process group, logged to a file, stopped for sure.
+
+    With ``restart_on_exit`` it is supervised as Cloud Run supervises an instance: when it dies on its own
+    (a crash, an out-of-memory kill: any exit but ORDERLY_EXIT_CODES) a watcher thread starts it again on the
+    same port, after a backoff that grows while it keeps dying quickly, and leaves it down after
+    ``max_rapid_restarts`` quick deaths in a row. `stop()` ends the supervision before it stops the process, so
+    a deliberate stop is never undone; nor is an orderly exit after a SIGTERM from elsewhere.
+    """
 
     def __init__(
         self,
@@ -97,6 +131,11 @@ class ManagedProcess:
         ready: Callable[[], bool] | None = None,
         ready_timeout: float = 30.0,
         nice: int = 0,
+        restart_on_exit: bool = False,
+        restart_backoff: float = DEFAULT_RESTART_BACKOFF,
+        max_restart_backoff: float = DEFAULT_MAX_RESTART_BACKOFF,
+        max_rapid_restarts: int = DEFAULT_MAX_RAPID_RESTARTS,
+        stable_after: float = DEFAULT_STABLE_AFTER,
     ) -> None:
         self.name = name
         self.nice = nice
@@ -109,8 +148,21 @@ class ManagedProcess:
         self.cwd = cwd
         self._ready = ready
         self.ready_timeout = ready_timeout
+        self.restart_on_exit = restart_on_exit
+        """Start the process again whenever it exits without `stop()` (see the class docstring)."""
+        self.restart_backoff = restart_backoff
+        self.max_restart_backoff = max_restart_backoff
+        self.max_rapid_restarts = max_rapid_restarts
+        self.stable_after = stable_after
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        # Held by whoever changes the process: start(), stop() and the watcher while it brings the process back.
+        self._lock = threading.RLock()
+        self._cancel_watch: threading.Event | None = None
+        self._watcher: threading.Thread | None = None
+        self._ready_at = 0.0
+        self._restarts = 0
+        self._gave_up = False
 
     @property
     def log_path(self) -> Path:
@@ -118,11 +170,23 @@ class ManagedProcess:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        proc = self._proc
+        return proc.pid if proc is not None else None
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        proc = self._proc
+        return proc is not None and proc.poll() is None
+
+    @property
+    def restarts(self) -> int:
+        """How often the supervisor brought the process back after it exited on its own."""
+        return self._restarts
+
+    @property
+    def gave_up(self) -> bool:
+        """Whether the supervisor left the process down after too many quick deaths (until the next start())."""
+        return self._gave_up
 
     def is_ready(self) -> bool:
         if self._ready is not None:
@@ -130,17 +194,80 @@ class ManagedProcess:
         return port_open(self.host, self.port)
 
     def start(self) -> Self:
-        """Start the process and block until it is ready; raises ProcessStartError with the log tail."""
-        if self.running:
-            return self
+        """Start the process and block until it is ready; raises ProcessStartError with the log tail.
+
+        With `restart_on_exit`, supervision begins once it is ready. Called while the supervisor is bringing
+        the process back, it waits for that restart.
+        """
+        with self._lock:
+            if self.running:
+                return self
+            self._cancel_supervision()
+            if self._proc is not None:  # exited on its own and not restarted: clear what is left of it
+                self._terminate(self._proc)
+            self._gave_up = False
+            self._launch()
+            if self.restart_on_exit:
+                self._supervise_current()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the supervision, then SIGTERM the process group, SIGKILL it if it lingers, and wait for the port."""
+        self._cancel_supervision()  # first, without the lock: a watcher that holds it while restarting gives up
+        with self._lock:
+            self._cancel_supervision()  # a start() may have begun a new supervision meanwhile
+            watcher, self._watcher = self._watcher, None
+            proc = self._proc
+            if proc is not None:
+                self._terminate(proc, timeout)
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout)
+        if proc is not None:
+            logger.info("%s stopped", self.name)
+
+    def restart(self) -> Self:
+        self.stop()
+        return self.start()
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send `sig` to the process itself (not its group); nothing happens when it does not run."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, sig)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    # ------------------------------------------------------------------ starting and stopping (lock held)
+
+    def _launch(self, cancel: threading.Event | None = None) -> None:
+        """Spawn the process and wait until it is ready; on failure nothing of it is left running."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if port_open(self.host, self.port):
             raise PortInUseError(f"{self.name}: port {self.host}:{self.port} is already in use")
+        proc = self._spawn()
+        try:
+            self._await_ready(proc, cancel)
+        except _NotReadyError as err:
+            self._terminate(proc)
+            raise ProcessStartError(f"{self.name} {err}:\n{self.log_tail()}") from None
+        except BaseException:
+            self._terminate(proc)
+            raise
+        self._ready_at = time.monotonic()
+        logger.info("%s ready on %s:%d (pid %d)", self.name, self.host, self.port, proc.pid)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
         self._log = self.log_path.open("ab")
         self._log.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(self.argv)}\n".encode())
         self._log.flush()
         logger.info("starting %s on %s:%d (log %s)", self.name, self.host, self.port, self.log_path)
-        self._proc = subprocess.Popen(
+        proc = subprocess.Popen(
             self.argv,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -149,34 +276,29 @@ class ManagedProcess:
             cwd=self.cwd,
             start_new_session=True,
         )
+        self._proc = proc
         if self.nice:
             # At once, while the child is still one thread: every thread and process it starts (gunicorn workers)
             # inherits the priority. Not a preexec_fn: running Python in the forked child of a process with gRPC
             # threads (an in-process Pub/Sub emulator) aborts it.
             with contextlib.suppress(ProcessLookupError):
-                os.setpriority(os.PRIO_PROCESS, self._proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + self.nice)
+                os.setpriority(os.PRIO_PROCESS, proc.pid, os.getpriority(os.PRIO_PROCESS, 0) + self.nice)
+        return proc
+
+    def _await_ready(self, proc: subprocess.Popen[bytes], cancel: threading.Event | None) -> None:
         deadline = time.monotonic() + self.ready_timeout
         while not self.is_ready():
-            code = self._proc.poll()
+            if cancel is not None and cancel.is_set():
+                raise _StartCancelledError
+            code = proc.poll()
             if code is not None:
-                self._close_log()
-                self._proc = None
-                raise ProcessStartError(f"{self.name} exited with code {code} during start:\n{self.log_tail()}")
+                raise _NotReadyError(f"exited with code {code} during start")
             if time.monotonic() > deadline:
-                self.stop()
-                raise ProcessStartError(
-                    f"{self.name} not ready on {self.host}:{self.port} after {self.ready_timeout:.0f}s:\n"
-                    f"{self.log_tail()}"
-                )
+                raise _NotReadyError(f"not ready on {self.host}:{self.port} after {self.ready_timeout:.0f}s")
             time.sleep(0.05)
-        logger.info("%s ready on %s:%d (pid %d)", self.name, self.host, self.port, self._proc.pid)
-        return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM the process group, then SIGKILL it if it lingers; waits for the port to be released."""
-        proc = self._proc
-        if proc is None:
-            return
+    def _terminate(self, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+        """SIGTERM `proc`'s group if its leader still runs, SIGKILL what remains, wait for the port to be free."""
         if proc.poll() is None:
             self._signal_group(proc, signal.SIGTERM)
             try:
@@ -185,25 +307,117 @@ class ManagedProcess:
                 logger.warning("%s did not stop within %.0fs; killing it", self.name, timeout)
                 self._signal_group(proc, signal.SIGKILL)
                 proc.wait(timeout=timeout)
-        # Children that outlived the leader (e.g. gunicorn workers) go too.
+        # Children that outlived the leader (e.g. gunicorn workers, which hold the listening socket) go too.
         self._signal_group(proc, signal.SIGKILL)
-        self._proc = None
-        self._close_log()
+        if self._proc is proc:
+            self._proc = None
+            self._close_log()
         deadline = time.monotonic() + timeout
         while port_open(self.host, self.port) and time.monotonic() < deadline:
             time.sleep(0.05)
-        logger.info("%s stopped", self.name)
 
-    def restart(self) -> Self:
-        self.stop()
-        return self.start()
+    # ------------------------------------------------------------------ supervision
 
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+    def _supervise_current(self) -> None:
+        """Start a watcher thread for the process just started (lock held)."""
+        cancel = threading.Event()
+        self._cancel_watch = cancel
+        self._watcher = threading.Thread(
+            target=self._supervise, args=(self._proc, cancel), name=f"supervise-{self.name}", daemon=True
+        )
+        self._watcher.start()
+
+    def _cancel_supervision(self) -> None:
+        """Tell the current watcher to stop (it may still be finishing a restart attempt, which it abandons)."""
+        cancel = self._cancel_watch
+        if cancel is not None:
+            cancel.set()
+
+    def _supervise(self, proc: subprocess.Popen[bytes], cancel: threading.Event) -> None:
+        """Watcher thread: bring the process back each time it exits on its own, until cancelled or given up."""
+        quick_deaths = 0
+        while True:
+            code = self._wait_for_exit(proc, cancel)
+            if code is None:
+                return
+            with self._lock:
+                if cancel.is_set():
+                    return
+                if code in ORDERLY_EXIT_CODES:
+                    self._terminate(proc)
+                    self._note(logging.INFO, "%s exited with code %s, as told to; not restarting it", self.name, code)
+                    return
+                lived = time.monotonic() - self._ready_at
+                quick_deaths = 0 if lived >= self.stable_after else quick_deaths + 1
+                replaced = self._replace(proc, code, quick_deaths, cancel)
+            if replaced is None:
+                return
+            proc, quick_deaths = replaced
+
+    @staticmethod
+    def _wait_for_exit(proc: subprocess.Popen[bytes], cancel: threading.Event) -> int | None:
+        """`proc`'s exit code once it exits, or None if the supervision is cancelled first."""
+        while not cancel.is_set():
+            try:
+                return proc.wait(timeout=_EXIT_POLL_SECONDS)
+            except subprocess.TimeoutExpired:
+                continue
+        return None
+
+    def _replace(
+        self, dead: subprocess.Popen[bytes], code: int, quick_deaths: int, cancel: threading.Event
+    ) -> tuple[subprocess.Popen[bytes], int] | None:
+        """Clear what is left of `dead` and start the process again (lock held): the new process and the count
+        of quick deaths so far, or None when cancelled or given up."""
+        self._terminate(dead)
+        if cancel.is_set():
+            return None
+        if quick_deaths > self.max_rapid_restarts:
+            self._give_up(code, quick_deaths)
+            return None
+        self._note(logging.WARNING, "%s exited with code %s; restarting", self.name, code)
+        while True:
+            if cancel.wait(self._backoff(quick_deaths)):
+                return None
+            try:
+                self._launch(cancel)
+            except _StartCancelledError:
+                return None
+            except ProcessStartError as err:
+                quick_deaths += 1
+                logger.warning("%s did not come back: %s", self.name, str(err).splitlines()[0])
+                if quick_deaths > self.max_rapid_restarts:
+                    self._give_up(code, quick_deaths)
+                    return None
+                continue
+            self._restarts += 1
+            assert self._proc is not None
+            return self._proc, quick_deaths
+
+    def _backoff(self, quick_deaths: int) -> float:
+        """Delay before the next restart: none after a healthy run, then doubling while it keeps dying quickly."""
+        if quick_deaths <= 0:
+            return 0.0
+        return float(min(self.max_restart_backoff, self.restart_backoff * 2.0 ** (quick_deaths - 1)))
+
+    def _give_up(self, code: int, quick_deaths: int) -> None:
+        self._gave_up = True
+        self._note(
+            logging.ERROR,
+            "%s exited with code %s, its %d quick death(s) in a row; not restarting it again",
+            self.name,
+            code,
+            quick_deaths,
+        )
+
+    def _note(self, level: int, message: str, *args: object) -> None:
+        """Log a supervision event here and in the process's own log file (whose lines it interleaves with)."""
+        logger.log(level, message, *args)
+        line = f"===== {time.strftime('%Y-%m-%d %H:%M:%S')} {message % args}\n"
+        with contextlib.suppress(OSError), self.log_path.open("ab") as log:
+            log.write(line.encode())
+
+    # ------------------------------------------------------------------ helpers
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -352,11 +566,13 @@ def function(
     ready_timeout: float = 60.0,
     add_shared_to_path: bool = True,
     nice: int = 0,
+    restart_on_exit: bool = False,
 ) -> ManagedProcess:
     """A function served by functions-framework (``--target --source --signature-type --host --port``).
 
     `env` is added to this process's environment (PYTHONPATH gets ``shared/`` so local packages import,
     unless `add_shared_to_path` is False, as for a self-contained bundle). `nice` lowers its CPU priority.
+    `restart_on_exit` starts it again when it dies, as Cloud Run replaces a crashed instance.
     """
     if not Path(source).is_file():
         raise MissingDependencyError(f"function source {source} does not exist")
@@ -386,4 +602,5 @@ def function(
         cwd=Path(source).resolve().parent,
         ready_timeout=ready_timeout,
         nice=nice,
+        restart_on_exit=restart_on_exit,
     )

@@ -15,6 +15,11 @@ Delivery:
 * Push subscriptions: worker threads POST the push envelope (JSON, like Google's) to the endpoint with an
   HTTP timeout equal to the ack deadline; a 2xx (or 102) answer acks, anything else (or a timeout / a
   connection error) nacks. Up to `max_push_in_flight` pushes run at once per subscription.
+* The push loop (scheduler and push threads) can be restarted on its own, topics, subscriptions and messages
+  staying: `PubSubEmulator.restart_push_loop`, or SIGUSR1 to ``python -m gallery_devstack.pubsub_emulator``.
+  Pushes in flight are abandoned as Google abandons a push whose delivery it lost: their answers, when they
+  come, are ignored, and their messages are redelivered after the subscription's backoff (the lost push
+  counts as a delivery attempt).
 * Pull subscriptions: a message not acked within its ack deadline (or nacked with ModifyAckDeadline 0) is
   redelivered.
 * A nacked or expired message waits an exponential backoff between the retry policy's minimum and maximum
@@ -71,6 +76,8 @@ DEFAULT_MAX_DELIVERY_ATTEMPTS = 5
 DEFAULT_MAX_PUSH_IN_FLIGHT = 16
 MAX_PULL_WAIT_SECONDS = 5.0
 DELETED_TOPIC = "_deleted-topic_"
+PUSH_LOOP_RESTARTED = "push loop restarted"
+"""Start of the log line `PubSubEmulator.restart_push_loop` writes (DevStack watches the subprocess's log for it)."""
 
 _Handler = Callable[[Any, Any], Any]
 
@@ -198,6 +205,8 @@ class PubSubEmulator:
         self._server: Any = None
         self._scheduler: threading.Thread | None = None
         self._stopping = False
+        self._push_epoch = 0
+        """Generation of the push loop: a push thread whose epoch is no longer current was abandoned."""
         self.rpc_counts: Counter[str] = Counter()
         """How often each RPC (e.g. ``"Publisher/Publish"``) was called, unknown ones included."""
 
@@ -213,6 +222,9 @@ class PubSubEmulator:
         if self._server is not None:
             return self.port
         self._stopping = False
+        with self._cond:
+            self._push_epoch += 1  # pushes left in flight by stop() are abandoned
+            self._abandon_pushes()
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="pubsub-emu-rpc"),
             handlers=self._handlers(),
@@ -223,13 +235,67 @@ class PubSubEmulator:
         server.start()
         self._server = server
         self.port = int(port)
-        self._scheduler = threading.Thread(target=self._schedule_loop, name="pubsub-emu-scheduler", daemon=True)
-        self._scheduler.start()
+        with self._cond:
+            self._scheduler = self._start_scheduler()
         logger.info("Pub/Sub emulator listening on %s", self.emulator_host)
         return self.port
 
+    def restart_push_loop(self) -> int:
+        """Stop the scheduler and the pushes in flight and start delivering afresh; returns the pushes abandoned.
+
+        Topics, subscriptions, messages and leases of pull subscriptions stay. An abandoned push's answer is
+        ignored when it arrives (it neither acks nor nacks), and its message is due again after the
+        subscription's backoff, the push counting as a failed delivery attempt.
+        """
+        with self._cond:
+            if self._server is None or self._scheduler is None:
+                raise RuntimeError("the Pub/Sub emulator is not running")
+            old = self._scheduler
+            self._push_epoch += 1
+            abandoned = self._abandon_pushes()
+            self._scheduler = self._start_scheduler()
+            self._cond.notify_all()
+            epoch = self._push_epoch
+        old.join(timeout=5)
+        logger.info(
+            "%s (epoch %d): %d push(es) in flight abandoned, their messages to be redelivered",
+            PUSH_LOOP_RESTARTED,
+            epoch,
+            abandoned,
+        )
+        return abandoned
+
+    def push_in_flight(self, subscription: str) -> int:
+        """Pushes of `subscription` waiting for their endpoint's answer (0 for an unknown subscription)."""
+        with self._lock:
+            sub = self._subscriptions.get(subscription)
+            return sub.push_in_flight if sub else 0
+
+    def _start_scheduler(self) -> threading.Thread:
+        """A scheduler thread for the current push epoch (lock held)."""
+        thread = threading.Thread(
+            target=self._schedule_loop,
+            args=(self._push_epoch,),
+            name=f"pubsub-emu-scheduler-{self._push_epoch}",
+            daemon=True,
+        )
+        thread.start()
+        return thread
+
+    def _abandon_pushes(self) -> int:
+        """Make every message being pushed due again after its subscription's backoff (lock held)."""
+        now = time.monotonic()
+        abandoned = 0
+        for sub in self._subscriptions.values():
+            for pending in sub.backlog.values():
+                if pending.pushing:
+                    self._nack(sub, pending, now)
+                    abandoned += 1
+            sub.push_in_flight = 0
+        return abandoned
+
     def stop(self, grace: float = 0.5) -> None:
-        """Stop serving and delivering; in-flight pushes are abandoned."""
+        """Stop serving and delivering; in-flight pushes are abandoned (redelivered if started again)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -803,15 +869,16 @@ class PubSubEmulator:
 
     # ------------------------------------------------------------------ scheduler and push
 
-    def _schedule_loop(self) -> None:
+    def _schedule_loop(self, epoch: int) -> None:
+        """Scheduler thread of push epoch `epoch`: runs until the emulator stops or the push loop restarts."""
         while True:
             with self._cond:
-                if self._stopping:
+                if self._stopping or epoch != self._push_epoch:
                     return
-                wake = self._schedule_once()
+                wake = self._schedule_once(epoch)
                 self._cond.wait(timeout=wake)
 
-    def _schedule_once(self) -> float:
+    def _schedule_once(self, epoch: int) -> float:
         """Expire leases and start pushes; returns how long to sleep (lock held)."""
         now = time.monotonic()
         wake = 1.0
@@ -843,13 +910,21 @@ class PubSubEmulator:
                     continue
                 pending.pushing = True
                 sub.push_in_flight += 1
-                args = (sub, pending, sub.push_endpoint, sub.ack_deadline, pending.attempts, sub.has_dead_letter)
+                args = (sub, pending, sub.push_endpoint, sub.ack_deadline, pending.attempts, sub.has_dead_letter, epoch)
                 threading.Thread(target=self._push_one, args=args, name="pubsub-emu-push", daemon=True).start()
         return max(0.005, wake)
 
     def _push_one(
-        self, sub: _Subscription, pending: _Pending, endpoint: str, timeout: float, attempt: int, with_attempt: bool
+        self,
+        sub: _Subscription,
+        pending: _Pending,
+        endpoint: str,
+        timeout: float,
+        attempt: int,
+        with_attempt: bool,
+        epoch: int,
     ) -> None:
+        """Push thread: POST one message and ack or nack it by the answer, unless the push loop restarted since."""
         envelope = push_envelope(pending.message, sub.name, attempt if with_attempt else None)
         body = json.dumps(envelope).encode("utf-8")
         req = urllib.request.Request(
@@ -869,6 +944,14 @@ class PubSubEmulator:
             logger.info("push of %s to %s failed: %s", pending.message.message_id, endpoint, err)
         ok = 200 <= status < 300 or status == 102
         with self._cond:
+            if epoch != self._push_epoch:
+                logger.info(
+                    "ignoring the answer (status %s) of abandoned push of %s to %s",
+                    status or "none",
+                    pending.message.message_id,
+                    endpoint,
+                )
+                return
             sub.push_in_flight -= 1
             pending.pushing = False
             if ok:
@@ -900,18 +983,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     emulator = PubSubEmulator(args.host, args.port, max_push_in_flight=args.max_push_in_flight)
-    port = emulator.start()
-    logger.info("PUBSUB_EMULATOR_READY %s:%d", args.host, port)
     done = threading.Event()
+    restart = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
         logger.info("signal %d, shutting down", signum)
         done.set()
 
+    def _on_restart_signal(signum: int, _frame: object) -> None:
+        restart.set()
+
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    while not done.wait(0.5):
-        pass
+    signal.signal(signal.SIGUSR1, _on_restart_signal)  # before the port opens: from then on it may come
+    port = emulator.start()
+    logger.info("PUBSUB_EMULATOR_READY %s:%d", args.host, port)
+    while not done.wait(0.1):
+        if restart.is_set():
+            restart.clear()
+            logger.info("SIGUSR1: restarting the push loop")
+            emulator.restart_push_loop()
     emulator.stop()
     return 0
 

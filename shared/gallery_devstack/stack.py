@@ -14,6 +14,13 @@ process (same source, its own port, fewer request threads, its own retry and dea
 the lanes are separate services with separate instances; here they share the machine's cores, so the bulk
 process runs at a raised nice value: when both lanes have work, the kernel gives live renders the CPU first, and
 bulk renders use what is left (docs/operations.md).
+
+The function processes and the gallery page are supervised as Cloud Run supervises instances: one that dies on
+its own (a crash, an out-of-memory kill) is started again on the same port (`ManagedProcess.restart_on_exit`;
+its `restarts` counts how often). The emulators are not: they hold their state in memory, and a silently
+restarted empty emulator would hide the loss. The Pub/Sub emulator's push loop alone can be restarted, state
+kept, with `DevStack.restart_pubsub_push_loop`.
+
 Nothing here touches ``os.environ``; every client it builds is pointed at the stack explicitly.
 """
 
@@ -23,6 +30,7 @@ import datetime as dt
 import importlib
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -43,7 +51,7 @@ from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransp
 from gallery.settings import Settings
 from gallery_devstack import processes
 from gallery_devstack.processes import LOCALHOST, REPO_ROOT, ManagedProcess
-from gallery_devstack.pubsub_emulator import PubSubEmulator
+from gallery_devstack.pubsub_emulator import PUSH_LOOP_RESTARTED, PubSubEmulator
 
 logger = logging.getLogger(__name__)
 
@@ -426,6 +434,27 @@ class DevStack:
         self.stop_service(name)
         self.start_service(name)
 
+    def restart_pubsub_push_loop(self, timeout: float = 10.0) -> None:
+        """Restart the Pub/Sub emulator's push loop, keeping its topics, subscriptions and messages.
+
+        Pushes in flight are abandoned and their messages redelivered after backoff (see
+        `PubSubEmulator.restart_push_loop`). The subprocess emulator is sent SIGUSR1; this returns once its log
+        reports the restart.
+        """
+        if "pubsub" not in self._started or self.config.external_pubsub_host:
+            raise RuntimeError("this stack runs no Pub/Sub emulator of its own")
+        if self._pubsub_inproc is not None:
+            self._pubsub_inproc.restart_push_loop()
+            return
+        proc = self._procs["pubsub"]
+        before = _push_loop_restarts_logged(proc)
+        proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while _push_loop_restarts_logged(proc) <= before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the Pub/Sub emulator did not report a push loop restart within {timeout:.0f}s")
+            time.sleep(0.05)
+
     def _function_process(self, name: Literal["function", "bulk_function"]) -> ManagedProcess:
         """One lane's function: the same source and settings; the bulk one with fewer threads, at lower priority."""
         c = self.config
@@ -443,6 +472,7 @@ class DevStack:
             env=env,
             name="function-bulk" if bulk else "function",
             nice=c.bulk_nice if bulk else 0,
+            restart_on_exit=True,
         )
 
     def _gallery_process(self) -> ManagedProcess:
@@ -461,6 +491,7 @@ class DevStack:
             log_dir=self.log_dir,
             env=env,
             ready=lambda: processes.http_ok(f"{self.gallery_url}healthz"),
+            restart_on_exit=True,
         )
 
     # ------------------------------------------------------------------ wiring
@@ -572,6 +603,15 @@ class DevStack:
         for bucket in (self.config.uploads_bucket, self.config.renditions_bucket):
             with suppress(gexc.Conflict):
                 client.create_bucket(bucket)
+
+
+def _push_loop_restarts_logged(proc: ManagedProcess) -> int:
+    """How many push loop restarts the subprocess emulator's log reports (all runs of the log file)."""
+    try:
+        text = proc.log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 0
+    return text.count(PUSH_LOOP_RESTARTED)
 
 
 def _retry_policy(minimum_seconds: float, maximum_seconds: float) -> dict[str, dt.timedelta]:
