@@ -40,7 +40,7 @@ def test_tiffs_render_from_their_full_resolution_image(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["tiff_cielab8.tif", "tiff_cielab16.tif", "tiff_cielab_float.tif", "avif_sequence.avif"]
+    "name", ["tiff_cielab8.tif", "tiff_cielab16.tif", "tiff_cielab_float.tif", "tiff_lzma.tif", "avif_sequence.avif"]
 )
 def test_decodable_variants_render_the_photo(name: str) -> None:
     assert _difference(_largest(name), _photo()) < 4
@@ -57,7 +57,6 @@ def test_greyscale_heif_renders_grey(name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "variant"),
     [
-        ("tiff_lzma.tif", "LZMA"),
         ("tiff_zstd.tif", "ZSTD"),
         ("tiff_ojpeg.tif", "OJPEG"),
         ("avif_sequence_track_only.avif", "only a track"),
@@ -69,11 +68,12 @@ def test_undecodable_variants_are_refused_by_name(name: str, variant: str) -> No
     assert raised.value.code == "unsupported_format"
 
 
-def test_a_fully_transparent_decode_is_never_a_rendition() -> None:
-    """The guard behind OJPEG's refusal: libtiff decodes it to an empty, fully transparent image (no tool here
-    writes OJPEG, so the guard is shown on a PNG that decodes to nothing visible)."""
-    with pytest.raises(CorruptImageError, match="fully transparent"):
-        render(case("png_fully_transparent.png").data, FULL, Limits())
+def test_a_fully_transparent_png_is_rendered_not_refused() -> None:
+    """Its file stores the alpha that makes it invisible: a spacer or blank layer, not a mis-decode (that guard,
+    for TIFFs storing no alpha, is in test_decode_variants.py)."""
+    result = render(case("png_fully_transparent.png").data, FULL, Limits())
+    assert (result.width, result.height, result.has_alpha) == (64, 64, True)
+    assert _largest("png_fully_transparent.png")[3].max() == 0
 
 
 def test_the_loader_is_pinned_to_the_sniffed_format(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,10 +11,12 @@ from gallery.engine.loaders import (
     check_still_image,
     check_tiff_variant,
     cielab8_size,
-    decode_cielab8,
+    decode_with_pillow,
     explain_tiff_failure,
     load_options,
     open_image,
+    pillow_tiff,
+    tiff_declares_alpha,
     tiff_page,
 )
 from gallery.engine.sniff import sniff_format
@@ -50,20 +52,45 @@ def _check_limits(width: int, height: int, size: int, limits: Limits, pages: int
 
 
 def _transparent(image: pyvips.Image) -> bool:
-    """True when an alpha band exists and every pixel is fully transparent: a mis-decode, not a photo."""
+    """True when an alpha band exists and every pixel is fully transparent."""
     return image.bands in (2, 4) and image[image.bands - 1].max() == 0
+
+
+def _check_not_misdecoded(data: bytes, fmt: str, image: pyvips.Image) -> None:
+    """Refuse a TIFF that stores no alpha sample yet decodes to a fully transparent image.
+
+    libtiff's RGBA reader turns a codec it cannot really decode into an empty, fully transparent picture. An image
+    whose file does store alpha (PNG, WebP, GIF, AVIF, a TIFF with an extra sample) may be fully transparent: a
+    spacer or a blank layer renders like any other image with alpha.
+    """
+    if fmt == "tiff" and _transparent(image) and not tiff_declares_alpha(data):
+        raise CorruptImageError("the tiff data decodes to a fully transparent image, but the file stores no alpha")
+
+
+def _pillow_pixels(data: bytes, page: int = 0) -> pyvips.Image:
+    """`decode_with_pillow`, with Pillow's errors for damaged data as CorruptImageError."""
+    try:
+        return decode_with_pillow(data, page)
+    except (OSError, ValueError, EOFError) as err:
+        raise CorruptImageError(f"the tiff data is damaged or truncated: {str(err)[:300]}") from err
 
 
 def _decode_cielab8(data: bytes, size: tuple[int, int], max_width: int, limits: Limits, wide: bool) -> Decoded:
     width, height = size
     _check_limits(width, height, len(data), limits)
     try:
-        image = managed_thumbnail(decode_cielab8(data), min(max_width, width), SourceColour(), wide)
-    except (OSError, ValueError) as err:
-        raise CorruptImageError(f"the tiff data is damaged or truncated: {str(err)[:300]}") from err
+        image = managed_thumbnail(_pillow_pixels(data), min(max_width, width), SourceColour(), wide)
     except pyvips.Error as err:
         raise _vips_error("tiff", err) from err
     return Decoded(header=Header(format="tiff", width=width, height=height, pages=1, exif=None), image=image)
+
+
+def _open_pixels(data: bytes, fmt: str, page: int, options: dict[str, object]) -> pyvips.Image:
+    """The photo's pixels: from its own libvips loader, or from Pillow for a TIFF compression only Pillow decodes
+    (the header, and with it the limits, was read by libvips before)."""
+    if fmt == "tiff" and pillow_tiff(data):
+        return _pillow_pixels(data, page)
+    return open_image(data, fmt, access="sequential", **options)
 
 
 def _decode_with_vips(data: bytes, fmt: str, max_width: int, limits: Limits, keep_wide_gamut: bool) -> Decoded:
@@ -89,13 +116,12 @@ def _decode_with_vips(data: bytes, fmt: str, max_width: int, limits: Limits, kee
     header = Header(format=fmt, width=width, height=height, pages=pages, exif=exif)
     target = min(max_width, width)
     try:
-        loaded = open_image(data, fmt, access="sequential", **load_options(fmt, width, target, page))
+        loaded = _open_pixels(data, fmt, page, load_options(fmt, width, target, page))
         colour = avif_colour(data, loaded) if fmt == "avif" else SourceColour()
         image = managed_thumbnail(loaded, target, colour, keep_wide_gamut)
     except pyvips.Error as err:
         raise _load_error(data, fmt, err) from err
-    if _transparent(image):
-        raise CorruptImageError(f"the {fmt} data decodes to a fully transparent image")
+    _check_not_misdecoded(data, fmt, image)
     return Decoded(header=header, image=image)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from gallery.engine.loaders import cielab8_size, explain_tiff_failure, open_image, tiff_page
+from gallery.engine.loaders import cielab8_size, explain_tiff_failure, open_image, pillow_tiff, tiff_page
 from gallery.engine.sniff import sniff_format
 from gallery.engine.vips import pyvips
 from gallery.errors import CorruptImageError
@@ -30,7 +30,7 @@ class HeaderFacts:
     chroma_samples: float = 3.0  # JPEG: samples stored per pixel (4:2:0 YCbCr 1.5, 4:2:2 2, 4:4:4 3, CMYK 4)
     interlaced: bool = False  # Adam7 PNG: decoded whole before the first row is ready
     lossless: bool = False  # VP8L WebP (or any VP8L animation frame): decoded whole into an ARGB buffer
-    pillow_decoded: bool = False  # 8-bit CIELab TIFF: decoded whole by Pillow and converted to sRGB
+    pillow_decoded: bool = False  # 8-bit CIELab or LZMA TIFF: decoded whole by Pillow
     file_bytes: int = 0
 
     @property
@@ -163,5 +163,6 @@ def read_header(data: bytes) -> HeaderFacts:
         chroma_samples=samples,
         interlaced=fmt == "png" and bool(_get(image, "interlaced", 0)),
         lossless=fmt == "webp" and _webp_is_lossless(data),
+        pillow_decoded=fmt == "tiff" and pillow_tiff(data),
         file_bytes=len(data),
     )

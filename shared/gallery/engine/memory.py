@@ -8,7 +8,8 @@ The estimate is an upper bound on the render's peak RSS above a warm, idle insta
 - the whole-image buffer of formats that cannot be decoded a few lines at a time: a progressive JPEG keeps every
   DCT coefficient (2 bytes per stored sample, at each component's own chroma sampling, whatever the shrink);
   an interlaced PNG and a lossless WebP are decoded whole; AVIF is decoded whole by libheif (plus the AV1
-  decoder's frames); HEIC is decoded whole by libheif into an RGB buffer; a GIF keeps its canvas;
+  decoder's frames); HEIC is decoded whole by libheif into an RGB buffer; a GIF keeps its canvas; a TIFF that
+  Pillow decodes (8-bit CIELab, LZMA) is decoded whole;
 - the resize: libvips shrinks the decoded image vertically before the horizontal reduce and keeps those rows
   at the decoded width, sample size and band count (decoded width x output height);
 - the output: the largest rendition in memory and the smaller ones made from it (per output pixel), plus what
@@ -47,7 +48,9 @@ AVIF_DECODE_BYTES_PER_PIXEL = 15.2  # libheif + libaom, per pixel and sample byt
 HEIF_DECODE_BYTES_PER_PIXEL = 4.5  # libheif + libde265 through pillow-heif: RGB buffer + YUV planes
 GIF_DECODE_BYTES_PER_PIXEL = 8  # RGBA canvas and the previous frame
 WEBP_LOSSLESS_BYTES_PER_PIXEL = 4  # libwebp's ARGB buffer
-PILLOW_LAB_BYTES_PER_PIXEL = 12  # 8-bit CIELab TIFF: Pillow LAB (4) + RGB (4) images + their bytes (3)
+# A TIFF Pillow decodes (8-bit CIELab, LZMA): Pillow's image (4) + its sRGB conversion (4) + the bytes libvips
+# reads (up to 4); while decoding, Pillow's image + libtiff's buffer for a whole-image strip (at most 8).
+PILLOW_BYTES_PER_PIXEL = 12
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def _whole_image_bytes(facts: HeaderFacts) -> float:
     if facts.format == "gif":
         return px * GIF_DECODE_BYTES_PER_PIXEL
     if facts.pillow_decoded:
-        return px * PILLOW_LAB_BYTES_PER_PIXEL
+        return px * PILLOW_BYTES_PER_PIXEL
     return 0.0
 
 
