@@ -309,6 +309,7 @@ class PhotoService:
         begun = self._begin(pid, event, live, holder)
         if begun is not BeginOutcome.PROCEED:
             return self._not_begun(pid, event, begun)
+        logger.info("processing began", extra={"json_fields": {"lease_holder": holder, "message_id": event.message_id}})
         with self._leases.keep(pid, event.generation, holder):
             return self._process(pid, event, started)
 

@@ -89,9 +89,7 @@ def test_backfill_registers_photos_uploaded_while_the_function_was_down_exactly_
 ) -> None:
     # Dead letters are recorded, not re-queued (DEAD_LETTER_REQUEUES=0), so backfill is what brings them back;
     # tests/e2e/test_crash_recovery.py has the default, where they come back on the bulk lane by themselves.
-    stack = devstack_factory(
-        start_function=False, max_delivery_attempts=5, function_env={"DEAD_LETTER_REQUEUES": "0"}
-    )
+    stack = devstack_factory(start_function=False, max_delivery_attempts=5, function_env={"DEAD_LETTER_REQUEUES": "0"})
     env_file = stack.write_env_file(tmp_path / "stack.env")
     uploads = stack.storage_client().bucket(stack.config.uploads_bucket)
     names = [f"before-deploy/{p.name}" for p in sorted(ORIENTATION.glob("landscape_*.jpg"))[:6]]

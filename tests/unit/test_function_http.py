@@ -135,8 +135,11 @@ def test_an_unreachable_bucket_answers_503(client: FlaskClient, world: World) ->
     assert response.status_code == 503 and response.get_json()["error"] == "dependency_unavailable"
 
 
-def test_dead_letters_are_recorded_on_their_own_path(client: FlaskClient, world: World) -> None:
+def test_dead_letters_are_requeued_then_recorded_on_their_own_path(client: FlaskClient, world: World) -> None:
     dead = message(CloudPubSubDeadLetterSourceDeliveryCount="5")
+    response = client.post("/dead-letters", data=envelope(dead))
+    assert response.status_code == 200 and response.get_json() == {"outcome": "requeued"}  # once, on the bulk lane
+    assert len(world.queue.published) == 1
     response = client.post("/dead-letters", data=envelope(dead))
     assert response.status_code == 200 and response.get_json() == {"outcome": "failed"}
     doc = world.doc()
