@@ -238,20 +238,20 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_section(path: Path) -> str:
-    """The lanes section of `path` (markers included), or "" when it has none."""
+def read_section(path: Path, start: str = SECTION_START, end: str = SECTION_END) -> str:
+    """The section of `path` between the markers (markers included; the lanes section by default), or ""."""
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if SECTION_START not in text or SECTION_END not in text:
+    if start not in text or end not in text:
         return ""
-    return SECTION_START + text.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0] + SECTION_END + "\n"
+    return start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the lanes section of `path` (or append it), leaving the rest of the file as it is."""
+def write_section(path: Path, section: str, start: str = SECTION_START, end: str = SECTION_END) -> None:
+    """Replace the section between the markers in `path` (or append it), leaving the rest of the file as it is."""
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if SECTION_START in text and SECTION_END in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1].lstrip("\n")
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
         text = before + section + ("\n" + after if after else "")
     else:
         text = text.rstrip("\n") + ("\n\n" if text else "") + section

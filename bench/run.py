@@ -614,13 +614,16 @@ def heavy_markdown(results: Result) -> list[str]:
 
 
 def _write_markdown(path: Path, text: str) -> None:
-    """Write the results, keeping the priority-lanes section bench/lanes.py adds (it has its own run)."""
+    """Write the results, keeping the sections bench/lanes.py and bench/crash.py add (they have their own runs)."""
+    import crash  # bench/crash.py, beside this script
     import lanes  # bench/lanes.py, beside this script
 
-    previous = lanes.read_section(path)
+    kept = [(lanes.SECTION_START, lanes.SECTION_END), (crash.SECTION_START, crash.SECTION_END)]
+    previous = [(lanes.read_section(path, start, end), start, end) for start, end in kept]
     path.write_text(text)
-    if previous:
-        lanes.write_section(path, previous)
+    for section, start, end in previous:
+        if section:
+            lanes.write_section(path, section, start, end)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

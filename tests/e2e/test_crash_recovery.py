@@ -6,12 +6,14 @@ from `tests/crash_scenario.py`. No timing is asserted: `bench/crash.py` measures
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
 
 from gallery_devstack.stack import DevStack, DevStackConfig
 from tests.crash_scenario import run_crash_scenario
+from tests.e2e.conftest import build_harness
 from tests.paths import LARGE, ORIENTATION, SAMPLES
 
 DEFAULTS = DevStackConfig()
@@ -48,3 +50,26 @@ def test_every_photo_in_flight_through_crashes_and_freezes_ends_ready_exactly_on
     with stack.pubsub_admin() as (_, subscriber):
         dead = subscriber.pull(request={"subscription": stack.dead_letter_subscription_path, "max_messages": 50})
     assert list(dead.received_messages) == []  # nothing was dead-lettered on the way
+
+
+def test_photos_dead_lettered_while_the_function_was_down_come_back_ready_on_the_bulk_lane(
+    devstack_factory: Callable[..., DevStack],
+) -> None:
+    stack = devstack_factory(start_function=False, max_delivery_attempts=5)
+    h = build_harness(stack)
+    names = [f"outage/{p.name}" for p in sorted(ORIENTATION.glob("portrait_*.jpg"))[:3]]
+    generations = {name: h.upload(name, (ORIENTATION / name.split("/")[-1]).read_bytes()) for name in names}
+    # Nothing answers: each notification uses up its deliveries and is dead-lettered.
+    deadline = time.monotonic() + 60
+    dead: set[str] = set()
+    while dead != set(names) and time.monotonic() < deadline:
+        dead |= {m.message.attributes["objectId"] for m in h.dead_letters()}
+    assert dead == set(names)
+    stack.start_function()  # the dead-letter recorder reaches /dead-letters now, which re-queues them on the bulk lane
+    for name in names:
+        doc = h.wait_doc(name, lambda d: d is not None and d.get("status") == "ready", timeout=120)
+        assert doc is not None and doc["source"]["generation"] == generations[name]
+        assert doc["dead_letters"] == 1 and doc["attempts"] == 1 and doc["requeued"]["reason"]
+        assert h.rendition_names(name) == {r["path"] for r in doc["renditions"]}
+    assert "dead letter re-queued on the bulk lane" in (stack.log_dir / "function.log").read_text()
+    assert "photo registered" in (stack.log_dir / "function-bulk.log").read_text()
