@@ -101,7 +101,7 @@ def run_engine(file: str, spec: Any, repeat: int, out_dir: Path) -> Result:
 
 def run_sharp(file: str, widths: Sequence[int], fmt: str, repeat: int, out_dir: Path) -> Result | None:
     """sharp's renditions of `file` written to `out_dir` (None without node); sharp's own defaults but Q80 WebP."""
-    from run import sharp_per_width  # bench/run.py, beside this file
+    from sharp import sharp_per_width  # bench/sharp.py, beside this file
 
     job = {"file": file, "widths": list(widths), "quality": 80, "effort": 4, "format": fmt, "repeat": repeat}
     result = sharp_per_width({**job, "out_dir": str(out_dir)})

@@ -41,6 +41,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from sharp import sharp_per_width  # bench/sharp.py, beside this file
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 DEFAULT_FILES = (
@@ -401,19 +403,6 @@ def vipsthumbnail_processes(job: Result) -> Result | None:
         "bytes": size,
         "outputs": len(widths),
     }
-
-
-def sharp_per_width(job: Result) -> Result | None:
-    script = BENCH / "sharp_worker.mjs"
-    if shutil.which("node") is None:
-        return None
-    if not (BENCH / "node_modules" / "sharp").is_dir():
-        if shutil.which("npm") is None:
-            return None
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BENCH, check=True)
-    proc = subprocess.run(["node", str(script), json.dumps(job)], check=True, capture_output=True, text=True, cwd=BENCH)
-    result: Result = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
 
 
 # --- the run -------------------------------------------------------------------------------------------------

@@ -37,11 +37,19 @@ def render(
             help="Keep wide-gamut photos Display P3 (tagged), or convert everything to sRGB; default: KEEP_WIDE_GAMUT",
         ),
     ] = None,
+    measure_peak: Annotated[
+        bool,
+        typer.Option(
+            "--measure-peak",
+            help="Also measure each photo's peak memory: its renditions rendered a second time in a fresh process",
+        ),
+    ] = False,
 ) -> None:
     """Render photos locally with exactly the engine and settings the function uses, plus preset variants.
 
-    Each file's estimated peak memory (from its header, as the function admits renders) and measured peak (its
-    renditions rendered again in a fresh process: MiB above an idle, warmed-up engine) are reported with it."""
+    Each file's estimated peak memory (from its header, as the function admits renders) is reported with it; with
+    `--measure-peak` also its measured peak (the renditions rendered again in a fresh process: MiB above an idle,
+    warmed-up engine), which doubles the cost of the command."""
     settings = load_settings(env_file)
     config = ServiceConfig.from_settings(settings)
     spec = config.spec if keep_wide_gamut is None else replace(config.spec, keep_wide_gamut=keep_wide_gamut)
@@ -59,7 +67,7 @@ def render(
             err.print(f"[red]{safe_text(file)}: {safe_text(exc.code)}: {safe_text(exc.reason)}[/red]")
             continue
         written = write_result(result, out_dir / file.stem)
-        measured = measure_render(file, spec, config.limits)
+        peak_mib = measure_render(file, spec, config.limits).peak_mib if measure_peak else None
         results.append(
             {
                 "file": str(file),
@@ -68,15 +76,17 @@ def render(
                 "render_ms": result.render_ms,
                 **written,
                 "estimate_mib": estimate.total_mib,
-                "peak_mib": measured.peak_mib,
+                "peak_mib": peak_mib,
                 "estimate": estimate.as_dict(),
             }
         )
         if not as_json:
+            memory = f"estimated {estimate.total_mib} MiB"
+            if peak_mib is not None:
+                memory = f"{peak_mib:.0f} MiB ({memory})"
             out.print(
                 f"{safe_text(file)}: {result.width}x{result.height}, {len(result.renditions)} renditions, "
-                f"{len(result.variants)} variants, {result.render_ms} ms, "
-                f"memory {measured.peak_mib:.0f} MiB (estimated {estimate.total_mib} MiB)"
+                f"{len(result.variants)} variants, {result.render_ms} ms, memory {memory}"
             )
     if as_json:
         out.print_json(json.dumps(results))

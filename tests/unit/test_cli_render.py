@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,16 @@ def test_render_follows_the_keep_wide_gamut_setting(tmp_path: Path, monkeypatch:
 
 def test_render_flag_keeps_wide_gamut(tmp_path: Path) -> None:
     assert _render(tmp_path, "--keep-wide-gamut").get("icc-profile-data") == builtin_profile("p3")
+
+
+def test_the_peak_is_measured_only_on_request(tmp_path: Path) -> None:
+    photo = tmp_path / "p3.jpg"
+    photo.write_bytes(tagged("p3", "jpeg").data)
+    plain = CliRunner().invoke(app, ["render", str(photo), "--out", str(tmp_path / "a"), "--json"])
+    assert plain.exit_code == 0, plain.output
+    [result] = json.loads(plain.output)
+    assert result["peak_mib"] is None and result["estimate_mib"] > 0  # one render per photo
+    measured = CliRunner().invoke(app, ["render", str(photo), "--out", str(tmp_path / "b"), "--json", "--measure-peak"])
+    assert measured.exit_code == 0, measured.output
+    [result] = json.loads(measured.output)
+    assert 0 < result["peak_mib"] <= result["estimate_mib"]

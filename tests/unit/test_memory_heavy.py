@@ -58,7 +58,15 @@ def test_the_estimate_separates_heavy_from_light(heavy_files: dict[str, Path]) -
 def test_gallery_render_json_reports_estimate_and_peak(heavy_files: dict[str, Path], tmp_path: Path) -> None:
     files = [str(heavy_files[n]) for n in ("jpeg_progressive_100mp.jpg", "jpeg_panorama_30000px.jpg")]
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "gallery"), "render", "--json", "--out", str(tmp_path), *files],
+        [
+            str(Path(sys.executable).parent / "gallery"),
+            "render",
+            "--json",
+            "--measure-peak",
+            "--out",
+            str(tmp_path),
+            *files,
+        ],
         capture_output=True,
         text=True,
         check=True,
