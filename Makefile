@@ -15,9 +15,12 @@ help: ## List the targets
 check-requirements: ## Say what is missing from the README's requirements, and how to install it
 	@PYTHON=$(PYTHON) bash scripts/check-requirements.sh
 
-$(BIN)/.installed: pyproject.toml | check-requirements
+# The function's hashed lock first, so the tests run exactly the versions the deploy installs; the development
+# tools on top (pip keeps the locked versions that already satisfy them; tests/infra/test_lock.py checks it).
+$(BIN)/.installed: pyproject.toml functions/thumbnailer/requirements.txt | check-requirements
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r functions/thumbnailer/requirements.txt
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 

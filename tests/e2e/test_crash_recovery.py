@@ -48,7 +48,9 @@ def test_every_photo_in_flight_through_crashes_and_freezes_ends_ready_exactly_on
     assert run.fresh_status == "ready"
     assert run.function_restarts == 1  # the killed main process was replaced, like a Cloud Run instance
     with stack.pubsub_admin() as (_, subscriber):
-        dead = subscriber.pull(request={"subscription": stack.dead_letter_subscription_path, "max_messages": 50})
+        dead = subscriber.pull(
+            request={"subscription": stack.dead_letter_subscription_path, "max_messages": 50}, timeout=10
+        )
     assert list(dead.received_messages) == []  # nothing was dead-lettered on the way
 
 

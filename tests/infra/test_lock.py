@@ -13,6 +13,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -86,3 +87,17 @@ def test_nothing_but_the_function_runtime_is_locked() -> None:
     pins = read_lock(LOCK.read_text())
     for tool in ("typer", "rich", "boto3", "pytest", "pydantic-settings"):
         assert tool not in pins, f"{tool} is not a runtime dependency of the function"
+
+
+def test_the_development_venv_runs_the_locked_versions() -> None:
+    """`make install` installs the lock before the development tools: the tests exercise what the deploy installs."""
+    differing = {}
+    for line in LOCK.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9._-]+)==([^ ;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$", line)
+        if not match or (match.group(3) and not Marker(match.group(3)).evaluate()):
+            continue
+        name, version = canonicalize_name(match.group(1)), Version(match.group(2))
+        installed = Version(importlib.metadata.version(name))
+        if installed != version:
+            differing[name] = f"locked {version}, installed {installed}"
+    assert not differing, f"rerun `make install` (or `make clean install`): {differing}"
