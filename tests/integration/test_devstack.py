@@ -20,6 +20,7 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 from gallery_devstack.processes import LOCALHOST, REPO_ROOT, PortInUseError, port_open
 from gallery_devstack.stack import ENV_FILE_KEYS, DevStack, DevStackConfig
+from tests.polling import wait_until
 
 STUB_FUNCTION = textwrap.dedent(
     """
@@ -52,12 +53,7 @@ def _records(directory: Path) -> list[dict[str, Any]]:
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(predicate, timeout)
 
 
 def _object_ids(directory: Path) -> list[str]:

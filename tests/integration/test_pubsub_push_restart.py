@@ -27,6 +27,7 @@ from gallery.adapters.emulator_queue_metrics import EmulatorQueueMetrics
 from gallery_devstack.processes import LOCALHOST
 from gallery_devstack.pubsub_emulator import PubSubEmulator
 from gallery_devstack.stack import DevStack
+from tests.polling import wait_until
 
 PROJECT = "gallery-it"
 MESSAGES = 6
@@ -278,9 +279,4 @@ def test_devstack_restarts_its_emulators_push_loop(
 
 
 def _settled(predicate: Callable[[], bool], timeout: float = DEADLINE_SECONDS) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(predicate, timeout)

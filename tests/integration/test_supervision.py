@@ -21,6 +21,7 @@ import pytest
 
 from gallery_devstack.processes import LOCALHOST, ManagedProcess, free_port, http_ok, port_open
 from gallery_devstack.stack import DevStack, ServiceName
+from tests.polling import wait_until
 
 DEADLINE_SECONDS = 60.0
 """Generous: a restart is well under a second alone, but parallel test workers share the machine."""
@@ -33,12 +34,7 @@ def stack(devstack_factory: Callable[..., DevStack]) -> DevStack:
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = DEADLINE_SECONDS) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(predicate, timeout)
 
 
 def _children(pid: int) -> list[int]:
