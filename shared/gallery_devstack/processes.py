@@ -323,7 +323,7 @@ class ManagedProcess:
         cancel = threading.Event()
         self._cancel_watch = cancel
         self._watcher = threading.Thread(
-            target=self._supervise, args=(self._proc, cancel), name=f"supervise-{self.name}", daemon=True
+            target=self._supervise, args=(self._proc, cancel), name=f"supervise-{self.name}:{self.port}", daemon=True
         )
         self._watcher.start()
 

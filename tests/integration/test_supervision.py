@@ -138,7 +138,8 @@ def test_stop_after_a_crash_restart_stops_for_good(stack: DevStack) -> None:
         assert not port_open(LOCALHOST, stack.bulk_function_port)
         assert not proc.running and proc.pid is None
         assert proc.restarts == restarts
-        assert not [t for t in threading.enumerate() if t.name == f"supervise-{proc.name}"]
+        # (other stacks of the test session supervise processes of the same name, on other ports)
+        assert not [t for t in threading.enumerate() if t.name == f"supervise-{proc.name}:{proc.port}"]
     finally:
         stack.start_service("bulk_function")  # the module's other tests use the whole stack
 
