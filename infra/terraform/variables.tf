@@ -573,6 +573,17 @@ variable "max_attempts" {
   }
 }
 
+variable "paint_first_megapixels" {
+  type        = number
+  description = "Photos of at least this many megapixels are painted first (PAINT_FIRST_MEGAPIXELS): the document, still processing, gets the dimensions, placeholder, colour and a preview with the smallest rendition as soon as it exists. 0 paints every photo first; a value above max_pixels / 1e6 turns it off."
+  default     = 4
+
+  validation {
+    condition     = var.paint_first_megapixels >= 0
+    error_message = "paint_first_megapixels must not be negative."
+  }
+}
+
 variable "processing_lease_seconds" {
   type        = number
   description = "Lease of a delivery on the photo it processes (PROCESSING_LEASE_SECONDS), renewed every third of it while the delivery works: a crashed instance's photos are taken over by their redelivery within one lease. A redelivery that finds the lease held waits up to 1.5 leases, which must stay below the push subscription's ack deadline (function_timeout_seconds + 60)."

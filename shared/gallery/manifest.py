@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gallery.ids import rendition_name
-from gallery.model import EncodedRendition, RenderResult
+from gallery.model import EncodedRendition, PreviewResult, RenderResult
 
 PREFERRED_SRC_WIDTH = 1280
 # The widest-supported format present is the fallback: `src`, and the <img> of a <picture>.
@@ -51,22 +51,39 @@ def srcset_and_src(entries: list[dict[str, Any]]) -> tuple[dict[str, str], str |
     return srcset, (fitting[-1]["url"] if fitting else None)
 
 
-def ready_fields(
-    result: RenderResult, photo_id: str, generation: int, url_prefix: str, *, keep_gps: bool
-) -> dict[str, Any]:
-    """Manifest, `srcset` per format, a default `src`, dimensions, placeholder, colour and EXIF subset."""
-    entries = rendition_entries(result.renditions, lambda r: rendition_path(photo_id, generation, r), url_prefix)
-    srcset, src = srcset_and_src(entries)
+def _appearance(result: RenderResult | PreviewResult) -> dict[str, Any]:
+    """Dimensions as displayed, source format, alpha, placeholder and dominant colour: what lays a tile out."""
     return {
         "width": result.width,
         "height": result.height,
         "aspect_ratio": round(result.width / result.height, 6),
         "format": result.source_format,
         "has_alpha": result.has_alpha,
+        "placeholder": {"type": "thumbhash", "value": result.placeholder},
+        "dominant_color": result.dominant_color,
+    }
+
+
+def ready_fields(
+    result: RenderResult, photo_id: str, generation: int, url_prefix: str, *, keep_gps: bool
+) -> dict[str, Any]:
+    """Manifest, `srcset` per format, a default `src`, dimensions, placeholder, colour and EXIF subset; the
+    paint-first `preview` is gone once the set is ready."""
+    entries = rendition_entries(result.renditions, lambda r: rendition_path(photo_id, generation, r), url_prefix)
+    srcset, src = srcset_and_src(entries)
+    return {
+        **_appearance(result),
         "renditions": entries,
         "srcset": srcset,
         "src": src,
-        "placeholder": {"type": "thumbhash", "value": result.placeholder},
-        "dominant_color": result.dominant_color,
         "exif": result.exif.as_dict(keep_gps=keep_gps),
+        "preview": None,
     }
+
+
+def preview_fields(preview: PreviewResult, photo_id: str, generation: int, url_prefix: str) -> dict[str, Any]:
+    """The fields a paint-first preview adds to a `processing` document: the tile's appearance, and under `preview`
+    the renditions that already exist (a `srcset` per format and a `src`, shaped like the finished set's)."""
+    entries = rendition_entries(preview.renditions, lambda r: rendition_path(photo_id, generation, r), url_prefix)
+    srcset, src = srcset_and_src(entries)
+    return {**_appearance(preview), "preview": {"renditions": entries, "srcset": srcset, "src": src}}

@@ -17,8 +17,9 @@ CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "avif": "image/avif", "jp
 EXTENSIONS: dict[str, str] = {"webp": "webp", "avif": "avif", "jpeg": "jpg"}
 
 # Bump when the engine's output changes for the same spec, so backfill knows to re-render.
-ENGINE_VERSION = 3  # 2: colour-managed to sRGB (or kept Display P3), formats pinned to their own loader; 3: the
-# quality target applies to the served format only, fallbacks at the fixed quality
+ENGINE_VERSION = 4  # 2: colour-managed to sRGB (or kept Display P3), formats pinned to their own loader; 3: the
+# quality target applies to the served format only, fallbacks at the fixed quality; 4: the smallest width is shrunk
+# straight from the decode (what a paint-first preview shows), not from the next larger width
 
 
 class EventKind(enum.Enum):
@@ -172,6 +173,24 @@ class RenderResult:
     exif: ExifSummary = field(default_factory=ExifSummary)
     render_ms: float = 0.0
     variants: tuple[VariantRendering, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    """What a page needs to paint a photo's tile before its whole set exists (paint first).
+
+    From the same decode as the set: the smallest width's renditions in the formats encoded at a fixed quality (no
+    search to wait for), byte for byte the ones the finished set lists, and the placeholder and colour the finished
+    set carries.
+    """
+
+    source_format: str
+    width: int
+    height: int
+    has_alpha: bool
+    renditions: tuple[EncodedRendition, ...]
+    placeholder: str
+    dominant_color: str
 
 
 class PhotoStatus(enum.StrEnum):

@@ -84,6 +84,11 @@ class Registry(Protocol):
         is no longer processing that generation under that holder. See `registry_rules.renew_lease_document`."""
         ...
 
+    def note_preview(self, photo_id: str, generation: int, holder: str, fields: Mapping[str, Any]) -> bool:
+        """Add the paint-first fields to a photo `holder` is still processing; False (nothing written) otherwise.
+        See `gallery.registry_rules.preview_document`."""
+        ...
+
     def complete(self, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
         """Store the ready document; False (nothing written) if the document is no longer at `generation`."""
         ...

@@ -94,13 +94,14 @@ def dead_letters(doc: Doc | None) -> int:
 
 
 def failure_fields(code: str, reason: str) -> dict[str, Any]:
-    """The fields of a failed document: the error, and no renditions."""
+    """The fields of a failed document: the error, and no renditions (nor a paint-first preview)."""
     return {
         "status": PhotoStatus.FAILED.value,
         "error": {"code": code, "reason": reason},
         "renditions": [],
         "srcset": {},
         "src": None,
+        "preview": None,
     }
 
 
@@ -203,6 +204,14 @@ def renew_lease_document(
     ):
         return None
     return {**doc, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
+
+
+def preview_document(doc: Doc | None, generation: int, holder: str, fields: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The document with a paint-first preview added, or None: only the delivery that holds the lease of a photo
+    still `processing` that generation adds one (a preview arriving after the outcome is dropped)."""
+    if renew_lease_document(doc, generation, holder, datetime.now(UTC), 0) is None:
+        return None
+    return {**(doc or {}), **fields}
 
 
 RELEASED: dict[str, Any] = {"lease_expires_at": None, "lease_holder": None}

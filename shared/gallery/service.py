@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
 import math
 import resource
@@ -34,6 +35,7 @@ from gallery.model import (
     RenderResult,
     RenditionSpec,
 )
+from gallery.paint import PaintFirst
 from gallery.ports import EventSink, NotificationQueue, Registry, RenditionStore, SourceStore
 from gallery.presets.manifest import variant_fields, variant_files
 from gallery.registry_rules import (
@@ -90,6 +92,8 @@ class ServiceConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     max_requeues: int = DEFAULT_MAX_REQUEUES
+    paint_first_min_pixels: float = 4_000_000
+    """Photos of at least this many pixels get a paint-first preview; above `limits.max_pixels`: none does."""
     busy_poll_seconds: float = 1.0
     """How often a delivery that found the lease held looks again."""
     lane: str = "live"
@@ -126,6 +130,7 @@ class ServiceConfig:
             max_attempts=settings.max_attempts,
             lease_seconds=settings.processing_lease_seconds,
             max_requeues=settings.dead_letter_requeues,
+            paint_first_min_pixels=settings.paint_first_megapixels * 1_000_000,
             lane=settings.lane,
             presets=presets,
         )
@@ -153,6 +158,7 @@ class PhotoService:
         self._estimate = estimator
         self._requeue = requeue
         self._sleep = sleep
+        self._renders_previews = "on_preview" in inspect.signature(renderer).parameters
         self._leases = LeaseKeeper(self._renew_lease, config.heartbeat_seconds)
         self._memory = MemoryBudget(config.memory_budget_mib)
         self._draining = threading.Event()
@@ -311,7 +317,7 @@ class PhotoService:
             return self._not_begun(pid, event, begun)
         logger.info("processing began", extra={"json_fields": {"lease_holder": holder, "message_id": event.message_id}})
         with self._leases.keep(pid, event.generation, holder):
-            return self._process(pid, event, started)
+            return self._process(pid, event, started, holder)
 
     def _not_for_this_lane(self, event: ObjectEvent, live: LiveObject | None) -> Outcome | None:
         """STALE if the notified generation is not live, IGNORED if its uploader queued it on the bulk lane."""
@@ -382,18 +388,23 @@ class PhotoService:
         self._announce_ready(pid, event)
         return Outcome.DUPLICATE
 
-    def _process(self, pid: str, event: ObjectEvent, started: float) -> Outcome:
+    def _process(self, pid: str, event: ObjectEvent, started: float, holder: str) -> Outcome:
         """Download, render, store and register the generation this delivery holds the lease of."""
         generation = event.generation
+        painter = self._painter(pid, generation, holder, started)
         try:
             data = self._sources.download(event.bucket, event.name, generation, self._config.limits.max_bytes)
-            result, estimate_mib = self._render_admitted(data, event)
-            self._store(pid, generation, result)
+            result, estimate_mib = self._render_admitted(data, event, painter)
+            if painter is not None:
+                painter.wait()
+            self._store(pid, generation, result, already=painter.stored if painter is not None else set())
             fields = ready_fields(result, pid, generation, self._config.url_prefix, keep_gps=self._config.keep_gps)
             if self._config.presets.presets:
                 fields["variants"] = variant_fields(result.variants, pid, generation, self._config.url_prefix)
             total_ms = round((time.perf_counter() - started) * 1000, 1)
             fields["timings"] = {"render_ms": result.render_ms, "total_ms": total_ms}
+            if painter is not None and painter.paint_ms is not None:
+                fields["timings"]["paint_ms"] = painter.paint_ms
             if not self._registry.complete(pid, generation, fields):
                 self._renditions.delete_prefix(rendition_prefix(pid, generation))
                 logger.info("superseded or deleted while rendering; renditions withdrawn")
@@ -411,18 +422,39 @@ class PhotoService:
         self._log_registered(result, len(data), estimate_mib, total_ms)
         return Outcome.REGISTERED
 
-    def _render_admitted(self, data: bytes, event: ObjectEvent) -> tuple[RenderResult, int]:
+    def _painter(self, pid: str, generation: int, holder: str, started: float) -> PaintFirst | None:
+        """This delivery's paint-first stage, if the renderer can hand a preview over and the setting allows it."""
+        if not self._renders_previews or self._config.paint_first_min_pixels > self._config.limits.max_pixels:
+            return None
+        return PaintFirst(
+            photo_id=pid,
+            generation=generation,
+            holder=holder,
+            renditions=self._renditions,
+            registry=self._registry,
+            url_prefix=self._config.url_prefix,
+            min_pixels=self._config.paint_first_min_pixels,
+            started=started,
+        )
+
+    def _render_admitted(
+        self, data: bytes, event: ObjectEvent, painter: PaintFirst | None = None
+    ) -> tuple[RenderResult, int]:
         """Render once the estimated peak fits in the instance's memory budget; returns the result and estimate."""
         variants = self._variant_request(event)
+        extra: dict[str, Any] = {} if painter is None else {"on_preview": painter}
         with self._admitted(data) as estimate_mib:
             if variants is None:
-                return self._render(data, self._config.spec, self._config.limits), estimate_mib
-            return self._render(data, self._config.spec, self._config.limits, variants), estimate_mib
+                return self._render(data, self._config.spec, self._config.limits, **extra), estimate_mib
+            return self._render(data, self._config.spec, self._config.limits, variants, **extra), estimate_mib
 
-    def _store(self, pid: str, generation: int, result: RenderResult) -> None:
-        """Write every rendition and preset variant under its generation-keyed, immutable name."""
+    def _store(self, pid: str, generation: int, result: RenderResult, already: set[str]) -> None:
+        """Write every rendition and preset variant under its generation-keyed, immutable name (but those the
+        preview stored already: the same bytes)."""
         for rendition in result.renditions:
-            self._renditions.put(rendition_path(pid, generation, rendition), rendition.data, rendition.content_type)
+            path = rendition_path(pid, generation, rendition)
+            if path not in already:
+                self._renditions.put(path, rendition.data, rendition.content_type)
         for path, rendition in variant_files(result.variants, pid, generation):
             self._renditions.put(path, rendition.data, rendition.content_type)
 
@@ -490,6 +522,7 @@ class PhotoService:
             "renditions": [],
             "srcset": {},
             "src": None,
+            "preview": None,
         }
         if self._config.presets.presets:
             fields["variants"] = []  # an earlier generation's variants are gone with its files

@@ -144,6 +144,14 @@ class Settings:
         "of the spec version: changing it makes backfill re-render.",
     )
     keep_gps: bool = setting(False, "Store GPS coordinates from EXIF in the photo document (never in renditions).")
+    paint_first_megapixels: float = setting(
+        4.0,
+        "Photos of at least this many megapixels are painted first: as soon as the smallest width exists, the "
+        "document (still `processing`) gets the dimensions, placeholder, colour and a `preview` with that "
+        "rendition, so a page can paint the tile before the whole set is ready (docs/events.md). 0 paints every "
+        "photo first; a value above MAX_PIXELS / 1e6 turns it off. Smaller photos are ready about as soon.",
+        ge=0,
+    )
     max_pixels: int = setting(
         100_000_000, "Largest accepted image, in pixels, checked from the header before decoding.", ge=1
     )

@@ -212,3 +212,50 @@ def test_a_page_refused_for_too_many_streams_connects_when_one_closes(browser: B
     finally:
         second.close()
         server.shutdown()
+
+
+def test_a_photo_still_processing_is_painted_from_its_preview_then_replaced(browser: Browser) -> None:
+    """Paint first: a `processing` document with a `preview` shows that rendition at once; ready replaces it."""
+    catalog = FakeCatalog()
+    feed = PhotoFeed(catalog)
+    feed.apply({})
+    server = make_server("127.0.0.1", 0, create_app(catalog, feed), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = "http://127.0.0.1:1/r/p1/7"  # never fetched successfully: the test reads attributes, not pixels
+    common = {
+        "source": {"bucket": "b", "name": "big.jpg", "generation": 7},
+        "width": 5184,
+        "height": 3456,
+        "dominant_color": "#336699",
+        "created_at": "2026-12-07T10:00:00+00:00",
+    }
+    processing = {
+        **common,
+        "status": "processing",
+        "preview": {"src": f"{base}/320.jpg", "srcset": {"jpeg": f"{base}/320.jpg 320w"}, "renditions": []},
+    }
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        page.wait_for_selector('#connection[data-state="live"]', timeout=TIMEOUT_MS)
+        feed.apply({"p1": processing})
+        tile = _tile("p1")
+        page.wait_for_selector(f"{tile}[data-status=processing] img.photo", timeout=TIMEOUT_MS)
+        img = page.locator(f"{tile} img.photo")
+        assert img.get_attribute("src") == f"{base}/320.jpg"
+        assert _srcset_urls(img.get_attribute("srcset") or "") == {f"{base}/320.jpg"}
+        expect(page.locator(f"{tile} .badge.preview")).to_be_visible()
+        ready = {
+            **common,
+            "status": "ready",
+            "preview": None,
+            "src": f"{base}/1280.jpg",
+            "srcset": {"jpeg": f"{base}/320.jpg 320w, {base}/1280.jpg 1280w"},
+        }
+        feed.apply({"p1": ready})
+        page.wait_for_selector(f"{tile}[data-status=ready] img.photo", timeout=TIMEOUT_MS)
+        assert page.locator(f"{tile} img.photo").get_attribute("src") == f"{base}/1280.jpg"
+        assert page.locator(f"{tile} .badge.preview").count() == 0
+    finally:
+        page.close()
+        server.shutdown()

@@ -138,6 +138,19 @@ def test_only_the_holder_renews_its_lease_with_one_field_written(registry: Fires
     assert not registry.renew_lease("missing", 3, "a", 60)
 
 
+def test_a_preview_is_added_only_by_the_holder_of_a_photo_still_processing(registry: FirestoreRegistry) -> None:
+    assert registry.begin("pv", 3, source(3), "v1", holder="a") is BeginOutcome.PROCEED
+    preview = {"width": 640, "preview": {"src": "u/320.jpg", "srcset": {"jpeg": "u/320.jpg 320w"}, "renditions": []}}
+    assert not registry.note_preview("pv", 3, "b", preview)
+    assert registry.note_preview("pv", 3, "a", preview)
+    doc = registry.get("pv")
+    assert doc is not None and doc["status"] == "processing" and doc["preview"]["src"] == "u/320.jpg"
+    assert doc["width"] == 640 and doc["attempts"] == 1
+    assert registry.complete("pv", 3, {"renditions": [], "preview": None})
+    assert not registry.note_preview("pv", 3, "a", preview)  # too late: the set is ready
+    assert registry.get("pv")["preview"] is None  # type: ignore[index]
+
+
 def test_a_requeued_dead_letter_is_counted_on_the_document(registry: FirestoreRegistry) -> None:
     assert registry.record_requeue("q1", 5, source(5), "dead-lettered after 10 deliveries")
     doc = registry.get("q1")

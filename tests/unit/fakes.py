@@ -17,6 +17,7 @@ from gallery.registry_rules import (
     begin_document,
     dead_letter_document,
     may_deregister,
+    preview_document,
     renew_lease_document,
     requeued_document,
     update_if_current,
@@ -74,12 +75,14 @@ class FakeRenditions:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, str]] = {}
         self.fail_puts = 0
+        self.puts: list[str] = []
 
     def put(self, name: str, data: bytes, content_type: str) -> None:
         if self.fail_puts:
             self.fail_puts -= 1
             raise TransientError("storage unavailable", code="dependency_unavailable")
         self.objects[name] = (data, content_type)
+        self.puts.append(name)
 
     def delete_prefix(self, prefix: str) -> int:
         names = [n for n in self.objects if n.startswith(prefix)]
@@ -128,6 +131,12 @@ class FakeRegistry:
     def renew_lease(self, photo_id: str, generation: int, holder: str, lease_seconds: float) -> bool:
         self.renewals += 1
         new = renew_lease_document(self.docs.get(photo_id), generation, holder, self.now, lease_seconds)
+        if new is not None:
+            self.docs[photo_id] = new
+        return new is not None
+
+    def note_preview(self, photo_id: str, generation: int, holder: str, fields: Mapping[str, Any]) -> bool:
+        new = preview_document(self.docs.get(photo_id), generation, holder, copy.deepcopy(dict(fields)))
         if new is not None:
             self.docs[photo_id] = new
         return new is not None

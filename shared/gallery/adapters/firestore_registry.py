@@ -21,6 +21,7 @@ from gallery.registry_rules import (
     begin_document,
     dead_letter_document,
     may_deregister,
+    preview_document,
     renew_lease_document,
     requeued_document,
     reset_document,
@@ -114,6 +115,15 @@ class FirestoreRegistry:
             return new is not None
 
         return self._run("renew_lease", photo_id, body)
+
+    def note_preview(self, photo_id: str, generation: int, holder: str, fields: Mapping[str, Any]) -> bool:
+        def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> bool:
+            new = preview_document(doc, generation, holder, fields)
+            if new is not None:
+                txn.update(ref, dict(fields))  # the preview's fields only
+            return new is not None
+
+        return self._run("note_preview", photo_id, body)
 
     def _update(self, what: str, photo_id: str, generation: int, fields: Mapping[str, Any]) -> bool:
         def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> bool:

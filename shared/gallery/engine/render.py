@@ -9,6 +9,7 @@ The other formats and the smaller widths are unaffected, so a huge panorama stil
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from gallery.engine.colour import ICC_FIELD, INTENT, finish
@@ -19,7 +20,15 @@ from gallery.engine.placeholder import placeholder_and_colour
 from gallery.engine.quality import QualityChoice, choose_quality, probe_width, served_format
 from gallery.engine.vips import ensure_malloc_tuned, pyvips
 from gallery.errors import CorruptImageError
-from gallery.model import EncodedRendition, Limits, OutputFormat, RenderResult, RenditionSpec, VariantRendering
+from gallery.model import (
+    EncodedRendition,
+    Limits,
+    OutputFormat,
+    PreviewResult,
+    RenderResult,
+    RenditionSpec,
+    VariantRendering,
+)
 
 if TYPE_CHECKING:
     from gallery.presets.plan import VariantRequest
@@ -73,6 +82,31 @@ def fit_for_format(image: pyvips.Image, fmt: OutputFormat) -> pyvips.Image:
     return image.thumbnail_image(limit, height=limit, size="down", no_rotate=True)
 
 
+def _paint_first(
+    on_preview: PreviewSink, smallest: pyvips.Image, source: tuple[str, int, int], spec: RenditionSpec
+) -> list[EncodedRendition]:
+    """Encode the smallest width in the fixed-quality formats and hand the preview over; returns those renditions."""
+    early = []
+    for fmt in preview_formats(spec):
+        fitted = fit_for_format(smallest, fmt)
+        fixed = choose_quality(fitted, fmt, spec)  # not the served format of a target: no search
+        early.append(EncodedRendition(fitted.width, fitted.height, fmt, _encode(fitted, fmt, spec, fixed)))
+    placeholder, colour = placeholder_and_colour(_as_srgb(smallest))
+    source_format, width, height = source
+    on_preview(
+        PreviewResult(
+            source_format=source_format,
+            width=width,
+            height=height,
+            has_alpha=smallest.bands == 4,
+            renditions=tuple(early),
+            placeholder=placeholder,
+            dominant_color=colour,
+        )
+    )
+    return early
+
+
 def _render_variants(
     image: pyvips.Image, variants: VariantRequest, spec: RenditionSpec, choices: dict[OutputFormat, QualityChoice]
 ) -> tuple[VariantRendering, ...]:
@@ -87,11 +121,32 @@ def _render_variants(
     return render_variants(image, variants, spec, EngineParts(encode_variant, target_widths, fit_for_format))
 
 
+def preview_formats(spec: RenditionSpec) -> tuple[OutputFormat, ...]:
+    """The formats a preview carries: those encoded at the fixed quality (all of them without a target, else the
+    fallbacks), so painting never waits for the quality search."""
+    if not spec.quality_target:
+        return spec.formats
+    served = served_format(spec.formats)
+    return tuple(fmt for fmt in spec.formats if fmt != served)
+
+
+PreviewSink = Callable[[PreviewResult], None]
+"""Called once per render with the preview, before the larger widths are encoded."""
+
+
 def render(
-    data: bytes, spec: RenditionSpec, limits: Limits | None = None, variants: VariantRequest | None = None
+    data: bytes,
+    spec: RenditionSpec,
+    limits: Limits | None = None,
+    variants: VariantRequest | None = None,
+    on_preview: PreviewSink | None = None,
 ) -> RenderResult:
     """Decode `data` once and produce every rendition of `spec`, plus placeholder, colour and EXIF subset,
     then, from the same decode, the variants of the presets in `variants` (gallery.presets).
+
+    With `on_preview`, the smallest width is made first, straight from the decode, and handed over as a
+    `PreviewResult` (its fixed-quality renditions, placeholder and colour) before anything else is encoded; the
+    finished set reuses exactly those pixels and bytes for that width.
 
     Raises a PermanentError subclass for anything that is not a renderable image within `limits`.
     """
@@ -103,19 +158,31 @@ def render(
     renditions: list[EncodedRendition] = []
     try:
         widths = target_widths(spec.widths, header.width)
+        # The smallest width straight from the decode (not from the next larger width): it is what a preview paints,
+        # and it is the same whether or not anyone asked for a preview.
+        smallest = _shrink(current, widths[0]) if len(widths) > 1 and widths[0] < current.width else None
+        early: list[EncodedRendition] = []
+        if on_preview is not None:
+            image = decoded.image if smallest is None else smallest
+            early = _paint_first(on_preview, image, (header.format, header.width, header.height), spec)
         # The quality per format is decided on one small rendition first (no search: the fixed quality).
         probe = _shrink(current, probe_width(widths)) if spec.quality_target else current
+        if smallest is not None and probe.width == smallest.width:
+            probe = smallest
         choices = {fmt: choose_quality(fit_for_format(probe, fmt), fmt, spec) for fmt in spec.formats}
         for width in reversed(widths):
             if width == probe.width and spec.quality_target:
                 current = probe  # the probe is that rendition: its chosen encode is reused
+            elif smallest is not None and width == smallest.width:
+                current = smallest  # the preview's pixels: its renditions are this width's
             elif width < current.width:
                 current = _shrink(current, width)  # each width from the next larger one, already in memory
             for fmt in spec.formats:
                 fitted = fit_for_format(current, fmt)
                 if any(r.format == fmt and r.width == fitted.width for r in renditions):
                     continue  # two widths above the format's limit land on the same size: write it once
-                data = _encode(fitted, fmt, spec, choices[fmt])
+                done = next((r for r in early if r.format == fmt and r.width == fitted.width), None)
+                data = done.data if done is not None else _encode(fitted, fmt, spec, choices[fmt])
                 renditions.append(EncodedRendition(fitted.width, fitted.height, fmt, data))
         placeholder, colour = placeholder_and_colour(_as_srgb(current))
         del current

@@ -108,6 +108,7 @@ function signature(doc) {
     doc.error,
     doc.last_error,
     doc.attempts,
+    doc.preview?.src,
   ]);
 }
 
@@ -115,15 +116,20 @@ function fillTile(tile, doc) {
   tile.replaceChildren();
   tile.classList.remove("loaded", "broken");
   const caption = el("figcaption", { text: displayName(doc), title: doc.source?.name || "" });
-  if (doc.status === "ready") {
+  // Paint first: a photo still processing whose document carries a preview is painted from it (its smallest
+  // rendition over the placeholder); the live update with the finished set replaces it.
+  const painted = doc.status !== "ready" && doc.status !== "failed" && doc.preview?.src;
+  if (doc.status === "ready" || painted) {
     const placeholder = placeholderURL(doc);
     if (placeholder) tile.append(el("img", { class: "placeholder", src: placeholder, alt: "", "aria-hidden": "true" }));
-    const { node, img } = picture(doc, GRID_SIZES, "photo");
+    const shown = painted ? { ...doc, srcset: doc.preview.srcset, src: doc.preview.src } : doc;
+    const { node, img } = picture(shown, GRID_SIZES, "photo");
     const loaded = () => tile.classList.add("loaded");
     img.addEventListener("load", loaded);
     img.addEventListener("error", () => tile.classList.add("broken"));
     tile.append(node);
     if (img.complete && img.naturalWidth > 0) loaded();
+    if (painted) tile.append(el("span", { class: "badge preview", text: "finishing…" }));
   } else if (doc.status === "failed") {
     tile.append(
       el(
