@@ -603,11 +603,12 @@ def heavy_markdown(results: Result) -> list[str]:
 
 
 def _write_markdown(path: Path, text: str) -> None:
-    """Write the results, keeping the sections bench/lanes.py and bench/crash.py add (they have their own runs)."""
+    """Write the results, keeping the sections bench/lanes.py, crash.py and latency.py add (their own runs)."""
     import crash  # bench/crash.py, beside this script
     import lanes  # bench/lanes.py, beside this script
+    import latency  # bench/latency.py, beside this script
 
-    kept = [(lanes.SECTION_START, lanes.SECTION_END), (crash.SECTION_START, crash.SECTION_END)]
+    kept = [(m.SECTION_START, m.SECTION_END) for m in (lanes, crash, latency)]
     previous = [(lanes.read_section(path, start, end), start, end) for start, end in kept]
     path.write_text(text)
     for section, start, end in previous:
