@@ -57,7 +57,6 @@ def test_greyscale_heif_renders_grey(name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "variant"),
     [
-        ("tiff_zstd.tif", "ZSTD"),
         ("tiff_ojpeg.tif", "OJPEG"),
         ("avif_sequence_track_only.avif", "only a track"),
     ],

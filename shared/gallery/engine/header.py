@@ -30,7 +30,7 @@ class HeaderFacts:
     chroma_samples: float = 3.0  # JPEG: samples stored per pixel (4:2:0 YCbCr 1.5, 4:2:2 2, 4:4:4 3, CMYK 4)
     interlaced: bool = False  # Adam7 PNG: decoded whole before the first row is ready
     lossless: bool = False  # VP8L WebP (or any VP8L animation frame): decoded whole into an ARGB buffer
-    pillow_decoded: bool = False  # 8-bit CIELab or LZMA TIFF: decoded whole by Pillow
+    pillow_decoded: bool = False  # 8-bit CIELab, LZMA or ZSTD TIFF: decoded whole by Pillow
     file_bytes: int = 0
 
     @property

@@ -3,7 +3,7 @@
 A file whose magic says PNG is read by the PNG loader and nothing else; a loader that rejects it fails the
 photo as damaged. Shrink-on-load where the format has it: JPEG (`shrink`, DCT scaling) and WebP (`scale`).
 TIFF: the full-resolution page of a pyramid; variants the bundled libvips cannot decode are either decoded by
-Pillow (8-bit CIELab, LZMA compression: `pillow_tiff`, `decode_with_pillow`) or named in the refusal.
+Pillow (8-bit CIELab, LZMA and ZSTD compression: `pillow_tiff`, `decode_with_pillow`) or named in the refusal.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ _LOADERS: dict[str, Callable[..., pyvips.Image]] = {
 # TIFF compression tag values (libtiff's tiff.h) named in a refusal.
 _TIFF_COMPRESSIONS = {
     6: "old-style JPEG (OJPEG)",
-    34926: "ZSTD",
-    50000: "ZSTD",
     34927: "WebP",
     50001: "WebP",
     34712: "JPEG 2000",
@@ -48,7 +46,7 @@ _TIFF_COMPRESSIONS = {
 _TIFF_CIELAB = (8, 9, 10)  # CIELab, ICCLab, ITULab photometric interpretations
 # Compressions the bundled libtiff lacks but Pillow's libtiff decodes: the pixels come from Pillow, the header
 # (size, pages, orientation, profile) from libvips as for any TIFF.
-_PILLOW_COMPRESSIONS = frozenset({34925})  # LZMA
+_PILLOW_COMPRESSIONS = frozenset({34925, 34926, 50000})  # LZMA, ZSTD (its provisional and registered codes)
 _ORIENTATION = 274
 # Colour samples per pixel of each photometric interpretation; a sample beyond them is an extra (alpha) sample.
 _COLOUR_SAMPLES = {0: 1, 1: 1, 3: 1, 4: 1, 2: 3, 6: 3, 8: 3, 9: 3, 10: 3, 5: 4}

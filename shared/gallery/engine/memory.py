@@ -9,7 +9,7 @@ The estimate is an upper bound on the render's peak RSS above a warm, idle insta
   DCT coefficient (2 bytes per stored sample, at each component's own chroma sampling, whatever the shrink);
   an interlaced PNG and a lossless WebP are decoded whole; AVIF is decoded whole by libheif (plus the AV1
   decoder's frames); HEIC is decoded whole by libheif into an RGB buffer; a GIF keeps its canvas; a TIFF that
-  Pillow decodes (8-bit CIELab, LZMA) is decoded whole;
+  Pillow decodes (8-bit CIELab, LZMA, ZSTD) is decoded whole;
 - the resize: libvips shrinks the decoded image vertically before the horizontal reduce and keeps those rows
   at the decoded width, sample size and band count (decoded width x output height);
 - the output: the largest rendition in memory and the smaller ones made from it (per output pixel), plus what
@@ -48,7 +48,7 @@ AVIF_DECODE_BYTES_PER_PIXEL = 15.2  # libheif + libaom, per pixel and sample byt
 HEIF_DECODE_BYTES_PER_PIXEL = 4.5  # libheif + libde265 through pillow-heif: RGB buffer + YUV planes
 GIF_DECODE_BYTES_PER_PIXEL = 8  # RGBA canvas and the previous frame
 WEBP_LOSSLESS_BYTES_PER_PIXEL = 4  # libwebp's ARGB buffer
-# A TIFF Pillow decodes (8-bit CIELab, LZMA): Pillow's image (4) + its sRGB conversion (4) + the bytes libvips
+# A TIFF Pillow decodes (8-bit CIELab, LZMA, ZSTD): Pillow's image (4) + its sRGB conversion (4) + the bytes libvips
 # reads (up to 4); while decoding, Pillow's image + libtiff's buffer for a whole-image strip (at most 8).
 PILLOW_BYTES_PER_PIXEL = 12
 
