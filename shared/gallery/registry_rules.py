@@ -186,6 +186,17 @@ def begin_document(
     return BeginOutcome.PROCEED, new
 
 
+def holds_lease(doc: Doc | None, generation: int, holder: str) -> bool:
+    """Whether `holder` is the delivery processing `generation` now (its lease may have run out unnoticed)."""
+    return (
+        doc is not None
+        and bool(holder)
+        and stored_generation(doc) == generation
+        and doc.get("status") == PhotoStatus.PROCESSING
+        and doc.get("lease_holder") == holder
+    )
+
+
 def renew_lease_document(
     doc: Doc | None, generation: int, holder: str, now: datetime, lease_seconds: float
 ) -> dict[str, Any] | None:
@@ -195,13 +206,7 @@ def renew_lease_document(
     generation: a lease another delivery has taken over (after this one's ran out), or a photo that reached its
     outcome, is never extended.
     """
-    if (
-        doc is None
-        or not holder
-        or stored_generation(doc) != generation
-        or doc.get("status") != PhotoStatus.PROCESSING
-        or doc.get("lease_holder") != holder
-    ):
+    if doc is None or not holds_lease(doc, generation, holder):
         return None
     return {**doc, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
 
@@ -209,9 +214,9 @@ def renew_lease_document(
 def preview_document(doc: Doc | None, generation: int, holder: str, fields: Mapping[str, Any]) -> dict[str, Any] | None:
     """The document with a paint-first preview added, or None: only the delivery that holds the lease of a photo
     still `processing` that generation adds one (a preview arriving after the outcome is dropped)."""
-    if renew_lease_document(doc, generation, holder, datetime.now(UTC), 0) is None:
+    if doc is None or not holds_lease(doc, generation, holder):
         return None
-    return {**(doc or {}), **fields}
+    return {**doc, **fields}
 
 
 RELEASED: dict[str, Any] = {"lease_expires_at": None, "lease_holder": None}

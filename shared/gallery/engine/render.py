@@ -84,8 +84,9 @@ def fit_for_format(image: pyvips.Image, fmt: OutputFormat) -> pyvips.Image:
 
 def _paint_first(
     on_preview: PreviewSink, smallest: pyvips.Image, source: tuple[str, int, int], spec: RenditionSpec
-) -> list[EncodedRendition]:
-    """Encode the smallest width in the fixed-quality formats and hand the preview over; returns those renditions."""
+) -> tuple[list[EncodedRendition], tuple[str, str]]:
+    """Encode the smallest width in the fixed-quality formats and hand the preview over; returns those renditions
+    and the placeholder and colour."""
     early = []
     for fmt in preview_formats(spec):
         fitted = fit_for_format(smallest, fmt)
@@ -104,7 +105,7 @@ def _paint_first(
             dominant_color=colour,
         )
     )
-    return early
+    return early, (placeholder, colour)
 
 
 def _render_variants(
@@ -162,9 +163,10 @@ def render(
         # and it is the same whether or not anyone asked for a preview.
         smallest = _shrink(current, widths[0]) if len(widths) > 1 and widths[0] < current.width else None
         early: list[EncodedRendition] = []
+        appearance: tuple[str, str] | None = None  # placeholder and colour, once the preview computed them
         if on_preview is not None:
             image = decoded.image if smallest is None else smallest
-            early = _paint_first(on_preview, image, (header.format, header.width, header.height), spec)
+            early, appearance = _paint_first(on_preview, image, (header.format, header.width, header.height), spec)
         # The quality per format is decided on one small rendition first (no search: the fixed quality).
         probe = _shrink(current, probe_width(widths)) if spec.quality_target else current
         if smallest is not None and probe.width == smallest.width:
@@ -184,7 +186,8 @@ def render(
                 done = next((r for r in early if r.format == fmt and r.width == fitted.width), None)
                 data = done.data if done is not None else _encode(fitted, fmt, spec, choices[fmt])
                 renditions.append(EncodedRendition(fitted.width, fitted.height, fmt, data))
-        placeholder, colour = placeholder_and_colour(_as_srgb(current))
+        # The smallest width is the last one made: the preview's placeholder is this one's.
+        placeholder, colour = appearance or placeholder_and_colour(_as_srgb(current))
         del current
         rendered = _render_variants(_as_srgb(decoded.image), variants, spec, choices) if variants else ()
     except pyvips.Error as err:
