@@ -112,13 +112,14 @@ class Watcher:
             self._names += names
 
     def docs(self, names: Sequence[str]) -> dict[str, dict[str, Any] | None]:
-        """The documents, one read each: the local Firestore emulator's BatchGetDocuments can answer a document
-        with an earlier version of it."""
+        """The documents, in one batched read."""
+        bucket = self._stack.config.uploads_bucket
         collection = self._db.collection(self._stack.config.photos_collection)
-        found: dict[str, dict[str, Any] | None] = {}
-        for name in names:
-            snap = collection.document(photo_id(self._stack.config.uploads_bucket, name)).get()
-            found[name] = snap.to_dict() if snap.exists else None
+        by_id = {photo_id(bucket, n): n for n in names}
+        found: dict[str, dict[str, Any] | None] = dict.fromkeys(names)
+        for snap in self._db.get_all([collection.document(pid) for pid in by_id]):
+            if snap.exists:
+                found[by_id[snap.id]] = snap.to_dict()
         return found
 
     def _loop(self) -> None:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,18 +158,22 @@ CRASHING_SERVER = textwrap.dedent(
 )
 
 
-def test_a_process_that_keeps_dying_quickly_is_given_up(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def _crasher(log_dir: Path, **supervision: Any) -> ManagedProcess:
+    """A supervised server that listens, then exits with code 3 a moment later, every time it is started."""
     port = free_port()
-    proc = ManagedProcess(
+    return ManagedProcess(
         "crasher",
         [sys.executable, "-c", CRASHING_SERVER, str(port)],
         port=port,
-        log_dir=tmp_path,
+        log_dir=log_dir,
         restart_on_exit=True,
         restart_backoff=0.05,
-        max_restart_backoff=0.2,
-        max_rapid_restarts=3,
+        **supervision,
     )
+
+
+def test_a_process_that_keeps_dying_quickly_is_given_up(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    proc = _crasher(tmp_path, max_restart_backoff=0.2, max_rapid_restarts=3)
     with caplog.at_level(logging.WARNING, logger="gallery_devstack.processes"):
         proc.start()
         try:
@@ -181,20 +186,11 @@ def test_a_process_that_keeps_dying_quickly_is_given_up(tmp_path: Path, caplog: 
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert errors == ["crasher exited with code 3, its 4 quick death(s) in a row; not restarting it again"]
     assert "not restarting it again" in proc.log_path.read_text()
-    assert not port_open(LOCALHOST, port)
+    assert not port_open(LOCALHOST, proc.port)
 
 
 def test_start_after_giving_up_supervises_afresh(tmp_path: Path) -> None:
-    port = free_port()
-    proc = ManagedProcess(
-        "crasher",
-        [sys.executable, "-c", CRASHING_SERVER, str(port)],
-        port=port,
-        log_dir=tmp_path,
-        restart_on_exit=True,
-        restart_backoff=0.05,
-        max_rapid_restarts=0,
-    )
+    proc = _crasher(tmp_path, max_rapid_restarts=0)
     proc.start()
     try:
         assert _wait(lambda: proc.gave_up)
