@@ -70,11 +70,6 @@ def lease_expired(doc: Doc | None, now: datetime) -> bool:
     return until is None or until <= now
 
 
-def lease_expires_at(doc: Doc | None) -> datetime | None:
-    """When the document's current lease runs out (None: no lease)."""
-    return _as_datetime((doc or {}).get("lease_expires_at"))
-
-
 def lease_held(doc: Doc | None, generation: int, now: datetime) -> bool:
     """Whether a delivery holds a live lease on `generation` (it is processing it, or died less than a lease ago)."""
     return (
