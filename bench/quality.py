@@ -4,10 +4,13 @@ Part of `make bench` (bench/run.py); alone: `.venv/bin/python bench/quality.py [
 
 Methods, each rendering the same widths from the same photo, one libvips thread each:
 
-- default set: `gallery.engine.render` with the default settings: AVIF encoded to the SSIMULACRA2 target
-  (QUALITY_TARGET), a JPEG fallback at the fixed RENDITION_QUALITY; a current browser downloads the AVIF
-  renditions, the JPEG ones are the stored fallback;
-- fixed WebP Q80 e2: the fixed-quality option (`RENDITION_FORMATS=webp QUALITY_TARGET=0`);
+- live set: `gallery.engine.render` with the default settings, what a photo is `ready` with (JPEG at the fixed
+  RENDITION_QUALITY, no search);
+- optimized set: what the optimize pass leaves on the document (gallery.optimize_plan): the AVIF renditions it
+  renders (OPTIMIZE_QUALITY_TARGET, OPTIMIZE_AVIF_EFFORT), which a current browser downloads, plus the live
+  set's JPEG renditions up to FALLBACK_MAX_WIDTH, stored as the fallback; its CPU is the optimize pass's alone;
+- previous default: the set photos were ready with before the optimize pass (AVIF effort 0 searched to
+  SSIMULACRA2 75 with a JPEG fallback at every width), rendered in one pass;
 - sharp WebP Q80 (effort 4, sharp's default) and sharp AVIF with sharp's defaults (quality 50, effort 4,
   4:4:4), one sharp pipeline per width (bench/sharp_worker.mjs).
 
@@ -46,9 +49,10 @@ DEFAULT_FILES = (
 )
 CLASSES = {"small": (0, 512), "medium": (513, 1280), "large": (1281, 1 << 30)}
 SERVED_PREFERENCE = ("avif", "webp", "jpeg")
-DEFAULT_SET = "default set"
-FIXED_SET = "fixed WebP Q80 e2"
-ENGINE_METHODS = (DEFAULT_SET, FIXED_SET)
+LIVE_SET = "live set"
+OPTIMIZED_SET = "optimized set"
+PREVIOUS_SET = "previous default"
+ENGINE_METHODS = (LIVE_SET, OPTIMIZED_SET, PREVIOUS_SET)
 HEIF_SUFFIXES = (".heic", ".heif")
 
 Result = dict[str, Any]
@@ -175,11 +179,15 @@ def width_class(width: int) -> str:
 def measure(files: Sequence[str], repeat: int) -> Result:
     from dataclasses import replace
 
-    from gallery.model import RenditionSpec
+    from gallery.service import ServiceConfig
     from gallery.settings import Settings
 
-    today = RenditionSpec.from_settings(Settings.from_env())
-    fixed = replace(today, formats=("webp",), quality_target=0.0, quality=80, webp_effort=2)
+    config = ServiceConfig.from_settings(Settings.from_env())
+    live = config.spec
+    if config.optimize is None:
+        raise SystemExit("bench/quality.py compares the optimized set: run it with OPTIMIZE=true")
+    optimize, fallback_max = config.optimize.spec, config.optimize.fallback_max_width
+    previous = replace(live, formats=("avif", "jpeg"), quality_target=75.0, avif_effort=0)
     photos: list[Result] = []
     for file in files:
         name = Path(file).name
@@ -187,25 +195,37 @@ def measure(files: Sequence[str], repeat: int) -> Result:
         refs = References(file)
         methods: list[Result] = []
         with tempfile.TemporaryDirectory() as tmp:
-            runs: list[tuple[str, Result | None, Path, tuple[str, ...]]] = []
-            for label, sp in ((DEFAULT_SET, today), (FIXED_SET, fixed)):
-                directory = Path(tmp) / label.replace(" ", "_").replace(",", "")
+            dirs = {label: Path(tmp) / label.replace(" ", "_") for label in (*ENGINE_METHODS, "webp", "avif")}
+            for directory in dirs.values():
                 directory.mkdir()
-                runs.append((label, run_engine(file, sp, repeat, directory), directory, sp.formats))
+            cpu = {
+                label: run_engine(file, sp, repeat, dirs[label])["cpu_s"]
+                for label, sp in ((LIVE_SET, live), (OPTIMIZED_SET, optimize), (PREVIOUS_SET, previous))
+            }
+            scored = {
+                LIVE_SET: {fmt: score_dir(dirs[LIVE_SET], fmt, refs) for fmt in live.formats},
+                PREVIOUS_SET: {fmt: score_dir(dirs[PREVIOUS_SET], fmt, refs) for fmt in previous.formats},
+            }
+            scored[OPTIMIZED_SET] = {
+                "avif": score_dir(dirs[OPTIMIZED_SET], "avif", refs),
+                **{
+                    fmt: [r for r in rows if r["width"] <= fallback_max] or rows[:1]
+                    for fmt, rows in scored[LIVE_SET].items()
+                    if fmt != "avif"
+                },
+            }
             source = sharp_source(file, Path(tmp))
             for label, fmt, times in (("sharp WebP Q80", "webp", repeat), ("sharp AVIF defaults", "avif", 1)):
-                directory = Path(tmp) / fmt
-                directory.mkdir()
-                runs.append((label, run_sharp(source, today.widths, fmt, times, directory), directory, (fmt,)))
-            for label, result, directory, formats in runs:
-                if result is None:
-                    continue
-                served = next(f for f in SERVED_PREFERENCE if f in formats)
-                per_format = {fmt: score_dir(directory, fmt, refs) for fmt in formats}
-                methods.append({"method": label, "cpu_s": result["cpu_s"], "served": served, "formats": per_format})
+                result = run_sharp(source, live.widths, fmt, times, dirs[fmt])
+                if result is not None:
+                    cpu[label] = result["cpu_s"]
+                    scored[label] = {fmt: score_dir(dirs[fmt], fmt, refs)}
+            for label, per_format in scored.items():
+                served = next(f for f in SERVED_PREFERENCE if f in per_format)
+                methods.append({"method": label, "cpu_s": cpu[label], "served": served, "formats": per_format})
                 scores = [r["score"] for r in per_format[served]]
                 out(
-                    f"  {label:<28} CPU {result['cpu_s']:.2f} s  served {served} "
+                    f"  {label:<28} CPU {cpu[label]:.2f} s  served {served} "
                     f"{sum(r['bytes'] for r in per_format[served]):,} B  stored "
                     f"{sum(r['bytes'] for rows in per_format.values() for r in rows):,} B  "
                     f"SSIMULACRA2 mean {sum(scores) / len(scores):.1f} min {min(scores):.1f}"
@@ -214,11 +234,12 @@ def measure(files: Sequence[str], repeat: int) -> Result:
     shipped = {path.name for path in (ROOT / "samples").rglob("*")}
     held_out = [Path(f).name for f in files if Path(f).name not in shipped]
     return {
-        "widths": list(today.widths),
-        "quality_target": today.quality_target,
-        "avif_effort": today.avif_effort,
-        "formats": list(today.formats),
-        "fallback_quality": today.quality,
+        "widths": list(live.widths),
+        "formats": list(live.formats),
+        "live_quality": live.quality,
+        "optimize_quality_target": optimize.quality_target,
+        "optimize_avif_effort": optimize.avif_effort,
+        "fallback_max_width": fallback_max,
         "held_out": held_out,
         "photos": photos,
     }
@@ -311,13 +332,14 @@ def markdown(results: Result) -> str:
     held_out = set(results.get("held_out", []))
     photos = ", ".join(p["file"] + (" (held out)" if p["file"] in held_out else "") for p in results["photos"])
     default = (
-        f"{'+'.join(results['formats'])}, AVIF effort {results['avif_effort']}, SSIMULACRA2 target "
-        f"{results['quality_target']:g} for the served format, fallback at Q{results['fallback_quality']}"
+        f"live {'+'.join(results['formats'])} Q{results['live_quality']}; optimized: AVIF effort "
+        f"{results['optimize_avif_effort']} to SSIMULACRA2 {results['optimize_quality_target']:g}, the live "
+        f"renditions up to {results['fallback_max_width']} px kept as the fallback"
     )
     lines = [
         "## Bytes at equal visual quality (SSIMULACRA2)",
         "",
-        f"Photos: {photos}; widths {', '.join(map(str, results['widths']))}; default set: {default}. `held out`: "
+        f"Photos: {photos}; widths {', '.join(map(str, results['widths']))}; sets: {default}. `held out`: "
         "real photos the project does not ship (not in samples/). Scores against a lanczos3 downscale of the full "
         "decode. `served`: the format a current browser downloads. Bytes ratios are over sharp's bytes for the "
         "same photos and width class.",
@@ -360,7 +382,35 @@ def markdown(results: Result) -> str:
             f"{row['cpu_s_per_photo'] * 1e6 / 3600:,.0f} | {row['stored_bytes_per_photo'] * 1e6 / 1e12:.2f} | "
             f"{row['served_bytes_per_view'] * 1e3 * 1e6 / 1e12:.1f} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + money(results)) + "\n"
+
+
+def money(results: Result) -> list[str]:
+    """The cost table in money, from the list prices the run was given (they are parameters, not facts)."""
+    prices = results.get("prices")
+    if not prices:
+        return []
+    cost = {r["method"]: r for r in results["summary"] if r["class"] == "cost"}
+    views = prices["views"]
+    lines = [
+        "",
+        f"### In money, per million photos (list prices given to the run: CPU ${prices['cpu_vcpu_second']:g} per "
+        f"vCPU-second, storage ${prices['storage_gb_month']:g} per GB-month, egress ${prices['egress_gb']:g} per GB, "
+        f"{views:g} views per photo)",
+        "",
+        "The optimized photo pays the live set's CPU and then the optimize pass's; its storage is the optimized set "
+        "(the superseded live renditions are deleted after the grace period).",
+        "",
+        "| set | CPU $ once | storage $ per month | egress $ for the views | total first month |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, row in cost.items():
+        cpu_s = row["cpu_s_per_photo"] + (cost[LIVE_SET]["cpu_s_per_photo"] if label == OPTIMIZED_SET else 0.0)
+        cpu = cpu_s * 1e6 * prices["cpu_vcpu_second"]
+        storage = row["stored_bytes_per_photo"] * 1e6 / 1e9 * prices["storage_gb_month"]
+        egress = row["served_bytes_per_view"] * views * 1e6 / 1e9 * prices["egress_gb"]
+        lines.append(f"| {label} | {cpu:,.0f} | {storage:,.0f} | {egress:,.0f} | {cpu + storage + egress:,.0f} |")
+    return lines
 
 
 def run(files: Sequence[str], repeat: int) -> Result:
@@ -376,6 +426,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=BENCH / "quality.json")
     parser.add_argument("--markdown", type=Path, default=BENCH / "quality.md")
     parser.add_argument("--from-json", action="store_true", help="only rewrite the markdown from --json")
+    parser.add_argument("--cpu-price", type=float, default=0.000018, help="$ per vCPU-second (Cloud Run list)")
+    parser.add_argument("--storage-price", type=float, default=0.020, help="$ per GB-month (Cloud Storage list)")
+    parser.add_argument("--egress-price", type=float, default=0.12, help="$ per GB sent (internet egress list)")
+    parser.add_argument("--views", type=float, default=1000, help="views of each photo")
     args = parser.parse_args(argv)
     if args.from_json:
         results = json.loads(args.json.read_text())
@@ -383,6 +437,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = run([str(Path(f).resolve()) for f in args.files], args.repeat)
         results["load_average"] = os.getloadavg()
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+    results["prices"] = {
+        "cpu_vcpu_second": args.cpu_price,
+        "storage_gb_month": args.storage_price,
+        "egress_gb": args.egress_price,
+        "views": args.views,
+    }
     text = markdown(results)
     args.markdown.write_text("# Rendition quality benchmark\n\n" + text)
     out()

@@ -162,6 +162,10 @@ def devstack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
 
     Keyword arguments are DevStackConfig fields; ports default to free ones and logs go to a temp dir.
     Every stack started here is stopped at the end of the session (or earlier with ``stack.stop()``).
+
+    The optimize pass is off unless ``function_env`` turns it on (``OPTIMIZE=true``, as tests/e2e/test_optimize.py
+    does): it rewrites a document after `ready`, which the tests of the live set, reading the ready document and
+    the bucket, would race with.
     """
     stacks: list[DevStack] = []
 
@@ -169,6 +173,7 @@ def devstack_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
         overrides.setdefault("log_dir", tmp_path_factory.mktemp("devstack"))
         overrides.setdefault("min_backoff_seconds", 0.1)
         overrides.setdefault("max_backoff_seconds", 1.0)
+        overrides["function_env"] = {"OPTIMIZE": "false", **overrides.get("function_env", {})}
         stack = DevStack(DevStackConfig(**overrides))
         stacks.append(stack)
         try:

@@ -101,33 +101,39 @@ locals {
   # Exactly the variables gallery.settings.Settings reads (tests/infra checks this against the code) but LANE,
   # which function.tf sets per lane, plus libvips/glibc tuning that must be set before the process starts.
   function_env = {
-    AVIF_EFFORT            = tostring(var.avif_effort)
-    EVENTS_TOPIC           = var.publish_photo_events ? google_pubsub_topic.photo_events[0].id : ""
-    FIRESTORE_DATABASE     = local.firestore_database_name
-    GOOGLE_CLOUD_PROJECT   = var.project_id
-    INSTANCE_BASELINE_MIB  = tostring(var.instance_baseline_mib)
-    INSTANCE_MEMORY_MIB    = tostring(var.function_memory_mib)
-    KEEP_GPS               = tostring(var.keep_gps)
-    KEEP_WIDE_GAMUT        = tostring(var.keep_wide_gamut)
-    LOG_LEVEL              = var.log_level
-    MAX_ATTEMPTS           = tostring(var.max_attempts)
-    MAX_BYTES              = tostring(var.max_bytes)
-    MAX_FRAMES             = tostring(var.max_frames)
-    MAX_PIXELS             = tostring(var.max_pixels)
-    MAX_REQUEST_BYTES      = tostring(var.max_request_bytes)
-    MAX_SIDE               = tostring(var.max_side)
-    PHOTOS_COLLECTION      = var.photos_collection
-    PAINT_FIRST_MEGAPIXELS = tostring(var.paint_first_megapixels)
-    PRESETS_FILE           = var.presets_file
-    PRESETS_JSON           = length(var.presets) > 0 ? jsonencode(var.presets) : ""
-    FONTS_DIR              = var.fonts_dir
-    QUALITY_MAX            = tostring(var.quality_max)
-    QUALITY_MIN            = tostring(var.quality_min)
-    QUALITY_TARGET         = tostring(var.quality_target)
+    AVIF_EFFORT             = tostring(var.avif_effort)
+    EVENTS_TOPIC            = var.publish_photo_events ? google_pubsub_topic.photo_events[0].id : ""
+    FIRESTORE_DATABASE      = local.firestore_database_name
+    GOOGLE_CLOUD_PROJECT    = var.project_id
+    INSTANCE_BASELINE_MIB   = tostring(var.instance_baseline_mib)
+    INSTANCE_MEMORY_MIB     = tostring(var.function_memory_mib)
+    KEEP_GPS                = tostring(var.keep_gps)
+    KEEP_WIDE_GAMUT         = tostring(var.keep_wide_gamut)
+    LOG_LEVEL               = var.log_level
+    MAX_ATTEMPTS            = tostring(var.max_attempts)
+    MAX_BYTES               = tostring(var.max_bytes)
+    MAX_FRAMES              = tostring(var.max_frames)
+    MAX_PIXELS              = tostring(var.max_pixels)
+    MAX_REQUEST_BYTES       = tostring(var.max_request_bytes)
+    MAX_SIDE                = tostring(var.max_side)
+    PHOTOS_COLLECTION       = var.photos_collection
+    PAINT_FIRST_MEGAPIXELS  = tostring(var.paint_first_megapixels)
+    OPTIMIZE                = tostring(var.optimize)
+    OPTIMIZE_QUALITY_TARGET = tostring(var.optimize_quality_target)
+    OPTIMIZE_AVIF_EFFORT    = tostring(var.optimize_avif_effort)
+    FALLBACK_MAX_WIDTH      = tostring(var.fallback_max_width)
+    SUPERSEDED_GRACE_DAYS   = tostring(var.superseded_grace_days)
+    PRESETS_FILE            = var.presets_file
+    PRESETS_JSON            = length(var.presets) > 0 ? jsonencode(var.presets) : ""
+    FONTS_DIR               = var.fonts_dir
+    QUALITY_MAX             = tostring(var.quality_max)
+    QUALITY_MIN             = tostring(var.quality_min)
+    QUALITY_TARGET          = tostring(var.quality_target)
     # A short lease, renewed while the delivery works: a crash is noticed within one lease, whatever the timeout.
     PROCESSING_LEASE_SECONDS = tostring(var.processing_lease_seconds)
     DEAD_LETTER_REQUEUES     = tostring(var.dead_letter_requeues)
-    # Where dead letters of photos that never reached an outcome are re-queued (iam.tf: publish on it only).
+    # Where optimize tasks are queued and dead letters of photos that never reached an outcome are re-queued
+    # (iam.tf: publish on it only).
     PUBSUB_BULK_TOPIC   = google_pubsub_topic.lane["bulk"].id
     RENDITIONS_BASE_URL = var.renditions_base_url
     RENDITIONS_BUCKET   = google_storage_bucket.renditions.name

@@ -62,6 +62,18 @@ resource "google_storage_bucket" "renditions" {
     }
   }
 
+  # Renditions the optimize pass superseded carry a customTime (set when the swap landed): they are deleted
+  # superseded_grace_days later, once pages and caches holding their immutable URLs have moved on.
+  lifecycle_rule {
+    condition {
+      days_since_custom_time              = var.superseded_grace_days
+      send_days_since_custom_time_if_zero = true
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
   dynamic "cors" {
     for_each = length(var.renditions_cors_origins) > 0 ? [1] : []
     content {

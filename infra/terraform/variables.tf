@@ -185,7 +185,7 @@ variable "function_cpu" {
 variable "light_render_mib" {
   type        = number
   description = "Estimated peak memory of an ordinary photo's render (a 20 MP camera JPEG with the default renditions, as `gallery calibrate` reports), in MiB. Sizes the request concurrency so that light photos can use the instance's memory budget; the code's memory-weighted admission, not the request count, bounds memory. request_concurrency = max(1, min(floor((function_memory_mib - instance_baseline_mib) / light_render_mib), tasks_per_vcpu * function_cpu))."
-  default     = 182
+  default     = 112
 
   validation {
     condition     = var.light_render_mib >= 16 && var.light_render_mib <= 16384
@@ -309,8 +309,8 @@ variable "rendition_widths" {
 
 variable "rendition_formats" {
   type        = list(string)
-  description = "Output formats (RENDITION_FORMATS): any of webp, avif, jpeg. Browsers take the first they support in the order avif, webp, jpeg (the served format); the others are fallbacks at rendition_quality (bench/quality.md)."
-  default     = ["avif", "jpeg"]
+  description = "Formats of the live set a photo is ready with (RENDITION_FORMATS): any of webp, avif, jpeg. Browsers take the first they support in the order avif, webp, jpeg (the served format). The default, JPEG, is the fastest set every browser decodes; the optimize pass then adds AVIF and keeps JPEG up to fallback_max_width (docs/renditions.md)."
+  default     = ["jpeg"]
 
   validation {
     condition     = length(var.rendition_formats) > 0 && alltrue([for f in var.rendition_formats : contains(["webp", "avif", "jpeg"], f)])
@@ -320,8 +320,8 @@ variable "rendition_formats" {
 
 variable "quality_target" {
   type        = number
-  description = "SSIMULACRA2 score the served format is encoded to (QUALITY_TARGET); 75 matches WebP at Q80 on average; 0 encodes every rendition at rendition_quality, without the search."
-  default     = 75
+  description = "SSIMULACRA2 score the live set's served format is encoded to (QUALITY_TARGET); 0 encodes every live rendition at rendition_quality, without the search, and leaves the target to the optimize pass (optimize_quality_target)."
+  default     = 0
 
   validation {
     condition     = var.quality_target >= 0 && var.quality_target < 100
@@ -581,6 +581,56 @@ variable "paint_first_megapixels" {
   validation {
     condition     = var.paint_first_megapixels >= 0
     error_message = "paint_first_megapixels must not be negative."
+  }
+}
+
+variable "optimize" {
+  type        = bool
+  description = "Optimize pass (OPTIMIZE): once a photo is ready, a task on the bulk lane re-encodes its widths as AVIF to optimize_quality_target, swaps the document to them if the photo is unchanged, and keeps the live format up to fallback_max_width as the fallback."
+  default     = true
+}
+
+variable "optimize_quality_target" {
+  type        = number
+  description = "SSIMULACRA2 score the optimize pass encodes the AVIF renditions to (OPTIMIZE_QUALITY_TARGET)."
+  default     = 73
+
+  validation {
+    condition     = var.optimize_quality_target >= 1 && var.optimize_quality_target < 100
+    error_message = "optimize_quality_target must be at least 1 and below 100."
+  }
+}
+
+variable "optimize_avif_effort" {
+  type        = number
+  description = "AVIF encoder effort of the optimize pass (OPTIMIZE_AVIF_EFFORT), 0 fast to 9 small."
+  default     = 3
+
+  validation {
+    condition     = var.optimize_avif_effort >= 0 && var.optimize_avif_effort <= 9 && floor(var.optimize_avif_effort) == var.optimize_avif_effort
+    error_message = "optimize_avif_effort must be a whole number between 0 and 9."
+  }
+}
+
+variable "fallback_max_width" {
+  type        = number
+  description = "Widest live-format rendition an optimized photo keeps as the fallback for browsers without AVIF (FALLBACK_MAX_WIDTH); wider ones are superseded."
+  default     = 1280
+
+  validation {
+    condition     = var.fallback_max_width >= 16 && var.fallback_max_width <= 16384 && floor(var.fallback_max_width) == var.fallback_max_width
+    error_message = "fallback_max_width must be a whole number between 16 and 16384."
+  }
+}
+
+variable "superseded_grace_days" {
+  type        = number
+  description = "Days a rendition superseded by the optimize pass stays in the renditions bucket before its lifecycle rule deletes it (SUPERSEDED_GRACE_DAYS), for pages and caches that still hold its immutable URL."
+  default     = 7
+
+  validation {
+    condition     = var.superseded_grace_days >= 0 && var.superseded_grace_days <= 365 && floor(var.superseded_grace_days) == var.superseded_grace_days
+    error_message = "superseded_grace_days must be a whole number between 0 and 365."
   }
 }
 

@@ -80,6 +80,20 @@ def count_statuses(docs: Iterable[Doc]) -> dict[PhotoStatus, int]:
     return counts
 
 
+OPTIMIZATION_STATES = ("pending", "done", "failed")
+"""The values of a document's `optimization_status` (gallery.optimize_plan); None when the pass is off."""
+
+
+def count_optimizations(docs: Iterable[Doc]) -> dict[str, int]:
+    """How many documents the optimize pass has pending, done and failed (every state present, zero included)."""
+    counts = dict.fromkeys(OPTIMIZATION_STATES, 0)
+    for doc in docs:
+        state = doc.get("optimization_status")
+        if state in counts:
+            counts[state] += 1
+    return counts
+
+
 def settled_since(docs: Iterable[Doc], since: datetime, limit: int) -> list[Doc]:
     """The ready or failed documents among `docs` last updated at or after `since`, newest first, at most `limit`."""
     found = [

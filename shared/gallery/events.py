@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gallery.errors import BadEventError
-from gallery.model import LANES, QUEUED_ON_ATTRIBUTE, EventKind, ObjectEvent
+from gallery.model import LANES, QUEUED_ON_ATTRIBUTE, TASK_ATTRIBUTE, TASKS, EventKind, ObjectEvent
 
 PUBSUB_CLOUDEVENT = "google.cloud.pubsub.topic.v1.messagePublished"
 _STORAGE_CLOUDEVENTS = {
@@ -186,6 +186,7 @@ def parse_message(message: Mapping[str, Any], delivery_attempt: Any = None) -> O
         delivery_attempt=attempt,
         metadata=_custom_metadata(resource),
         queued_on=lane if (lane := attributes.get(QUEUED_ON_ATTRIBUTE)) in LANES else None,
+        task=task if (task := attributes.get(TASK_ATTRIBUTE)) in TASKS else None,
     )
 
 

@@ -17,9 +17,10 @@ CONTENT_TYPES: dict[str, str] = {"webp": "image/webp", "avif": "image/avif", "jp
 EXTENSIONS: dict[str, str] = {"webp": "webp", "avif": "avif", "jpeg": "jpg"}
 
 # Bump when the engine's output changes for the same spec, so backfill knows to re-render.
-ENGINE_VERSION = 4  # 2: colour-managed to sRGB (or kept Display P3), formats pinned to their own loader; 3: the
+ENGINE_VERSION = 5  # 2: colour-managed to sRGB (or kept Display P3), formats pinned to their own loader; 3: the
 # quality target applies to the served format only, fallbacks at the fixed quality; 4: the smallest width is shrunk
-# straight from the decode (what a paint-first preview shows), not from the next larger width
+# straight from the decode (what a paint-first preview shows), not from the next larger width; 5: JPEG renditions
+# are baseline (the live set is made for speed; the optimize pass makes the served bytes small)
 
 
 class EventKind(enum.Enum):
@@ -52,6 +53,9 @@ class ObjectEvent:
     queued_on: str | None = None
     """The lane an operator's tool queued this notification on (attribute QUEUED_ON_ATTRIBUTE); None for the
     bucket's own notifications."""
+    task: str | None = None
+    """What the function is asked to do with the object: None to register it (a notification), or a follow-up
+    task of a registered photo (attribute TASK_ATTRIBUTE, e.g. ``optimize``)."""
 
     @property
     def is_overwrite_delete(self) -> bool:
@@ -232,6 +236,10 @@ QUEUED_ON_ATTRIBUTE = "galleryQueuedOn"
 """Message attribute of the notifications `gallery backfill`/`retry`/`import` publish: the lane they chose."""
 REQUEUED_ATTRIBUTE = "galleryRequeued"
 """Message attribute of a notification the function re-queued itself (value: why, e.g. ``dead_letter``)."""
+TASK_ATTRIBUTE = "galleryTask"
+"""Message attribute of a follow-up task the function queues on the bulk lane for a ready photo (OPTIMIZE_TASK)."""
+OPTIMIZE_TASK = "optimize"
+TASKS = (OPTIMIZE_TASK,)
 LANE_METADATA_KEY = "gallery-lane"
 """Custom metadata an upload carries when its uploader queues it on a lane itself (`gallery import`: bulk)."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -73,6 +73,8 @@ class PhotoFigures:
     render_ms_p95: float | None
     failures_by_code: dict[str, int]
     recent_failures_by_code: dict[str, int]
+    optimization: dict[str, int] = field(default_factory=dict)
+    """Photos the optimize pass has pending, done and failed."""
 
     @property
     def per_minute(self) -> float:
@@ -104,7 +106,11 @@ class PipelineStatus:
                 "count": self.dead_letters.figures.backlog,
                 "oldest_unacked_age_seconds": _round(self.dead_letters.figures.oldest_unacked_age_seconds),
             },
-            "photos": {"total": sum(p.by_status.values()), "by_status": dict(p.by_status)},
+            "photos": {
+                "total": sum(p.by_status.values()),
+                "by_status": dict(p.by_status),
+                "optimization": dict(p.optimization),
+            },
             "throughput": {
                 "window_minutes": p.window_minutes,
                 "settled": p.settled,
@@ -148,6 +154,7 @@ def photo_figures(
     *,
     window_minutes: float,
     capped: bool = False,
+    optimization: Mapping[str, int] | None = None,
 ) -> PhotoFigures:
     """The photo side of the status from the counts, the documents settled in the window and the failure codes."""
     ready = [doc for doc in settled if PhotoStatus.of(doc) is PhotoStatus.READY]
@@ -165,6 +172,7 @@ def photo_figures(
         render_ms_p95=percentile(times, 95),
         failures_by_code=_most_first(failure_codes),
         recent_failures_by_code=_most_first(count_failure_codes(failed)),
+        optimization=dict(optimization or {}),
     )
 
 
@@ -193,6 +201,7 @@ def collect(
         catalog.failure_codes(),
         window_minutes=window_minutes,
         capped=len(settled) >= MAX_SETTLED_READ,
+        optimization=catalog.optimization_counts(),
     )
     unknown = QueueFigures()
     dead = dead_letter_subscription

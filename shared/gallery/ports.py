@@ -51,6 +51,11 @@ class RenditionStore(Protocol):
         """Generations that have renditions stored for this photo."""
         ...
 
+    def mark_superseded(self, names: Sequence[str]) -> None:
+        """Mark renditions no document refers to any more, so they are deleted after the grace period (the bucket's
+        lifecycle rule, or `gallery prune`); names already gone or already marked are left alone."""
+        ...
+
 
 class EventSink(Protocol):
     """Where `photo.registered` / `photo.deregistered` go for downstream consumers."""
@@ -113,6 +118,17 @@ class Registry(Protocol):
         See `gallery.registry_rules.dead_letter_document`."""
         ...
 
+    def record_optimization(
+        self,
+        photo_id: str,
+        generation: int,
+        expected_renditions: Sequence[Mapping[str, Any]],
+        fields: Mapping[str, Any],
+    ) -> bool:
+        """Write the optimize pass's fields only if the photo is still `ready` at `generation` with exactly
+        `expected_renditions`; False if it changed meanwhile (see `registry_rules.optimization_document`)."""
+        ...
+
     def record_requeue(self, photo_id: str, generation: int, fields: Mapping[str, Any], reason: str) -> bool:
         """Note that a dead letter of `generation` was re-queued (`dead_letters` + 1); True if written.
         See `gallery.registry_rules.requeued_document`."""
@@ -158,6 +174,10 @@ class PhotoCatalog(Protocol):
 
     def counts(self) -> dict[PhotoStatus, int]:
         """How many photos have each status."""
+        ...
+
+    def optimization_counts(self) -> dict[str, int]:
+        """How many photos the optimize pass has pending, done and failed (`catalog.count_optimizations`)."""
         ...
 
     def settled_since(self, since: datetime, limit: int) -> list[dict[str, Any]]:

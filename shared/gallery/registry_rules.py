@@ -19,7 +19,7 @@ re-queued on the bulk lane up to `max_requeues` times instead of being recorded 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -212,6 +212,22 @@ def preview_document(doc: Doc | None, generation: int, holder: str, fields: Mapp
     if doc is None or not holds_lease(doc, generation, holder):
         return None
     return {**doc, **fields}
+
+
+def optimization_document(
+    doc: Doc | None,
+    generation: int,
+    expected_renditions: Sequence[Mapping[str, Any]],
+    fields: Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The document with the optimize pass's fields, or None: only while the photo is still `ready` at
+    `generation` with exactly the renditions the pass started from (not re-rendered, replaced or deleted since)."""
+    if doc is None or stored_generation(doc) != generation or doc.get("status") != PhotoStatus.READY:
+        return None
+    if list(doc.get("renditions") or []) != list(expected_renditions):
+        return None
+    return {**doc, **fields, "updated_at": now}
 
 
 RELEASED: dict[str, Any] = {"lease_expires_at": None, "lease_holder": None}

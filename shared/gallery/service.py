@@ -25,7 +25,9 @@ from gallery.lease import LeaseKeeper
 from gallery.logs import log_labels
 from gallery.manifest import ready_fields, rendition_path
 from gallery.model import (
+    OPTIMIZE_TASK,
     REQUEUED_ATTRIBUTE,
+    TASK_ATTRIBUTE,
     BeginOutcome,
     EventKind,
     Limits,
@@ -35,6 +37,8 @@ from gallery.model import (
     RenderResult,
     RenditionSpec,
 )
+from gallery.optimize import Optimizer
+from gallery.optimize_plan import OptimizePlan, optimization_fields, optimize_spec, pending_optimization
 from gallery.paint import PaintFirst
 from gallery.ports import EventSink, NotificationQueue, Registry, RenditionStore, SourceStore
 from gallery.presets.manifest import variant_fields, variant_files
@@ -79,6 +83,7 @@ class Outcome(enum.Enum):
     STALE = "stale"  # a newer generation owns the document, or the object was deleted meanwhile
     IGNORED = "ignored"
     REQUEUED = "requeued"  # a dead letter published once more, on the bulk lane
+    OPTIMIZED = "optimized"  # the optimize task swapped a ready photo to its optimized renditions
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ class ServiceConfig:
     busy_poll_seconds: float = 1.0
     """How often a delivery that found the lease held looks again."""
     lane: str = "live"
+    optimize: OptimizePlan | None = None
+    """The optimize pass queued for every photo made ready (needs the bulk lane's queue); None: off."""
     presets: PresetSet = field(default_factory=lambda: _presets_module().PresetSet())
 
     @property
@@ -115,9 +122,16 @@ class ServiceConfig:
         from gallery.presets.load import load_presets  # pydantic and fontTools: loaded with the settings, not at import
 
         presets = load_presets(settings.presets_file, settings.presets_json, settings.fonts_dir, Path.cwd())
+        spec = RenditionSpec.from_settings(settings, presets.digest)
+        optimize = OptimizePlan(
+            optimize_spec(
+                spec, quality_target=settings.optimize_quality_target, avif_effort=settings.optimize_avif_effort
+            ),
+            fallback_max_width=settings.fallback_max_width,
+        )
         return cls(
             uploads_bucket=settings.uploads_bucket,
-            spec=RenditionSpec.from_settings(settings, presets.digest),
+            spec=spec,
             limits=Limits(
                 max_pixels=settings.max_pixels,
                 max_bytes=settings.max_bytes,
@@ -132,6 +146,7 @@ class ServiceConfig:
             max_requeues=settings.dead_letter_requeues,
             paint_first_min_pixels=settings.paint_first_megapixels * 1_000_000,
             lane=settings.lane,
+            optimize=optimize if settings.optimize else None,
             presets=presets,
         )
 
@@ -162,6 +177,20 @@ class PhotoService:
         self._leases = LeaseKeeper(self._renew_lease, config.heartbeat_seconds)
         self._memory = MemoryBudget(config.memory_budget_mib)
         self._draining = threading.Event()
+        self._optimizer: Optimizer | None = None
+        if config.optimize is not None and requeue is not None:
+            self._optimizer = Optimizer(
+                sources=sources,
+                renditions=renditions,
+                registry=registry,
+                plan=config.optimize,
+                limits=config.limits,
+                url_prefix=config.url_prefix,
+                renderer=renderer,
+                admit=self._admitted,
+            )
+        elif config.optimize is not None:
+            logger.warning("OPTIMIZE is on without a bulk lane topic (PUBSUB_BULK_TOPIC): photos keep their live set")
 
     def _renew_lease(self, pid: str, generation: int, holder: str) -> bool:
         return self._registry.renew_lease(pid, generation, holder, self._config.lease_seconds)
@@ -183,13 +212,13 @@ class PhotoService:
             raise TransientError("the instance is shutting down; Pub/Sub will redeliver", code="shutting_down")
 
     @contextmanager
-    def _admitted(self, data: bytes) -> Iterator[int]:
+    def _admitted(self, data: bytes, spec: RenditionSpec | None = None) -> Iterator[int]:
         """Wait until the render's estimated peak fits in the instance's memory budget, and hold it meanwhile.
 
         Waiting renders answer 503 when the instance starts draining; a photo whose estimate exceeds the whole
         budget is a permanent failure (`too_large_for_instance`).
         """
-        needed = self._estimate(data, self._config.spec, self._config.limits)
+        needed = self._estimate(data, spec or self._config.spec, self._config.limits)
         budget = self._memory.budget_mib
         if needed > budget:
             raise LimitExceededError(
@@ -212,6 +241,8 @@ class PhotoService:
                     "notification for another bucket ignored", extra={"json_fields": {"event": event.event_type}}
                 )
                 return Outcome.IGNORED
+            if event.kind is EventKind.FINALIZE and event.task == OPTIMIZE_TASK:
+                return self._optimize(pid, event)
             if event.kind is EventKind.FINALIZE:
                 return self._register(pid, event)
             if event.kind is EventKind.DELETE and not event.is_overwrite_delete:
@@ -238,6 +269,10 @@ class PhotoService:
             if event.kind is EventKind.DELETE and not event.is_overwrite_delete:
                 return self._deregister(pid, event)
             if event.kind is not EventKind.FINALIZE:
+                return Outcome.IGNORED
+            if event.task is not None:
+                # A follow-up task of a ready photo: the photo keeps its live set, and nothing failed.
+                logger.warning("a %s task was dead-lettered; the photo keeps what it has", event.task)
                 return Outcome.IGNORED
             live = self._sources.live_object(event.bucket, event.name)
             live_generation = live.generation if live else None
@@ -384,8 +419,9 @@ class PhotoService:
             )
             return Outcome.FAILED
         logger.info("generation already processed; duplicate delivery acked")
-        # Re-announce: if publishing failed after the document was written, this redelivery is the retry.
+        # Re-announce and re-queue: if publishing failed after the document was written, this redelivery is the retry.
         self._announce_ready(pid, event)
+        self._queue_optimize(pid, event, only_pending=True)
         return Outcome.DUPLICATE
 
     def _process(self, pid: str, event: ObjectEvent, started: float, holder: str) -> Outcome:
@@ -405,6 +441,7 @@ class PhotoService:
             fields["timings"] = {"render_ms": result.render_ms, "total_ms": total_ms}
             if painter is not None and painter.paint_ms is not None:
                 fields["timings"]["paint_ms"] = painter.paint_ms
+            fields.update(pending_optimization() if self._optimizer is not None else optimization_fields(None))
             if not self._registry.complete(pid, generation, fields):
                 self._renditions.delete_prefix(rendition_prefix(pid, generation))
                 logger.info("superseded or deleted while rendering; renditions withdrawn")
@@ -420,7 +457,35 @@ class PhotoService:
         self._drop_renditions(pid, up_to=generation - 1)
         self._announce_ready(pid, event)
         self._log_registered(result, len(data), estimate_mib, total_ms)
+        self._queue_optimize(pid, event)
         return Outcome.REGISTERED
+
+    def _queue_optimize(self, pid: str, event: ObjectEvent, *, only_pending: bool = False) -> None:
+        """Queue the photo's optimize task on the bulk lane (with `only_pending`, only if the document still waits
+        for it). A failed publish raises TransientError: the redelivery finds the photo ready and queues again."""
+        if self._optimizer is None or self._requeue is None:
+            return
+        if only_pending:
+            doc = self._registry.get(pid)
+            state = (doc or {}).get("optimization") or {}
+            if stored_generation(doc) != event.generation or state.get("status") != "pending":
+                return
+        resource = {"bucket": event.bucket, "name": event.name, "generation": str(event.generation)}
+        data, attributes = finalize_notification(resource, "bulk", **{TASK_ATTRIBUTE: OPTIMIZE_TASK})
+        self._requeue.publish(data, attributes)
+        logger.info("optimize task queued on the bulk lane")
+
+    def _optimize(self, pid: str, event: ObjectEvent) -> Outcome:
+        """Run the optimize task of a ready photo (gallery.optimize); without the pass configured, acknowledge it."""
+        if self._optimizer is None:
+            logger.info("optimize task acked: the optimize pass is off on this service")
+            return Outcome.IGNORED
+        done = self._optimizer.run(pid, event)
+        return {
+            "optimized": Outcome.OPTIMIZED,
+            "duplicate": Outcome.DUPLICATE,
+            "stale": Outcome.STALE,
+        }.get(done.outcome, Outcome.IGNORED)
 
     def _painter(self, pid: str, generation: int, holder: str, started: float) -> PaintFirst | None:
         """This delivery's paint-first stage, if the renderer can hand a preview over and the setting allows it."""

@@ -100,10 +100,11 @@ class Settings:
         "down to fit, for that format only.",
     )
     rendition_formats: tuple[OutputFormat, ...] = setting(
-        ("avif", "jpeg"),
-        "Comma-separated output formats: webp, avif, jpeg. Browsers take the first they support in the order "
-        "avif, webp, jpeg (the served format); the others are fallbacks. avif,jpeg sends about a quarter fewer "
-        "bytes than WebP at Q80 for the same SSIMULACRA2 and no more CPU (bench/quality.md).",
+        ("jpeg",),
+        "Comma-separated formats of the live set, the renditions a photo is `ready` with: webp, avif, jpeg. "
+        "Browsers take the first they support in the order avif, webp, jpeg (the served format); the others "
+        "are fallbacks. The default, JPEG at RENDITION_QUALITY, is the fastest set every browser decodes; the "
+        "optimize pass (OPTIMIZE) then adds AVIF and keeps JPEG as the fallback (docs/renditions.md).",
     )
     rendition_quality: int = setting(
         80,
@@ -112,11 +113,12 @@ class Settings:
         le=100,
     )
     quality_target: float = setting(
-        75.0,
-        "SSIMULACRA2 score (0-100; 70 high quality, 90 visually lossless) the served format is encoded to: the "
-        "lowest quality within QUALITY_MIN..QUALITY_MAX that reaches it, decided per photo on a small "
-        "rendition. 75 matches WebP at Q80 on average (bench/quality.md); 0 encodes every rendition at "
-        "RENDITION_QUALITY, without the search.",
+        0.0,
+        "SSIMULACRA2 score (0-100; 70 high quality, 90 visually lossless) the live set's served format is "
+        "encoded to: the lowest quality within QUALITY_MIN..QUALITY_MAX that reaches it, decided per photo on a "
+        "small rendition. 0 (the default) encodes every live rendition at RENDITION_QUALITY, without the search: "
+        "the search costs 0.15-0.5 s per photo whatever its size, so the live set leaves it to the optimize pass "
+        "(OPTIMIZE_QUALITY_TARGET).",
         ge=0,
         lt=100,
     )
@@ -151,6 +153,43 @@ class Settings:
         "rendition, so a page can paint the tile before the whole set is ready (docs/events.md). 0 paints every "
         "photo first; a value above MAX_PIXELS / 1e6 turns it off. Smaller photos are ready about as soon.",
         ge=0,
+    )
+    optimize: bool = setting(
+        True,
+        "Optimize pass: once a photo is ready, an optimize task on the bulk lane (PUBSUB_BULK_TOPIC) re-encodes "
+        "its widths as AVIF at OPTIMIZE_QUALITY_TARGET with OPTIMIZE_AVIF_EFFORT, under new names, swaps the "
+        "document's renditions and `srcset` in one write if the photo is unchanged, and keeps the live format "
+        "only up to FALLBACK_MAX_WIDTH as the fallback (docs/renditions.md). false: photos keep their live set.",
+    )
+    optimize_quality_target: float = setting(
+        73.0,
+        "SSIMULACRA2 score the optimize pass encodes the AVIF renditions to (searched per photo on a small "
+        "rendition, within QUALITY_MIN..QUALITY_MAX).",
+        ge=1,
+        lt=100,
+    )
+    optimize_avif_effort: int = setting(
+        3,
+        "AVIF encoder effort of the optimize pass (0 fast ... 9 small): the bulk lane spends CPU once for bytes "
+        "sent on every view (bench/quality.md).",
+        ge=0,
+        le=9,
+    )
+    fallback_max_width: int = setting(
+        1280,
+        "Widest rendition of the live formats an optimized photo keeps as the fallback for browsers without AVIF; "
+        "wider ones are superseded by the AVIF set (removed after SUPERSEDED_GRACE_DAYS).",
+        ge=16,
+        le=16384,
+    )
+    superseded_grace_days: int = setting(
+        7,
+        "Days a superseded rendition (replaced by the optimize pass) stays in the renditions bucket before it is "
+        "deleted, for pages and caches that still hold its immutable URL: the bucket's lifecycle rule "
+        "(Terraform) deletes it that long after the function marks it, and `gallery prune` does the same on "
+        "any bucket.",
+        ge=0,
+        le=365,
     )
     max_pixels: int = setting(
         100_000_000, "Largest accepted image, in pixels, checked from the header before decoding.", ge=1

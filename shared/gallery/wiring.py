@@ -64,9 +64,10 @@ def build_event_sink(settings: Settings) -> PubSubEventSink | None:
     return PubSubEventSink(pubsub_v1.PublisherClient(), settings.events_topic_path)
 
 
-def build_requeue(settings: Settings) -> PubSubNotificationQueue | None:
-    """The bulk lane's topic, where dead letters of photos that never reached an outcome are re-queued."""
-    if not settings.bulk_topic_path or settings.dead_letter_requeues == 0:
+def build_bulk_queue(settings: Settings) -> PubSubNotificationQueue | None:
+    """The bulk lane's topic: where optimize tasks are queued, and dead letters of photos that never reached an
+    outcome are re-queued (DEAD_LETTER_REQUEUES decides whether they are)."""
+    if not settings.bulk_topic_path:
         return None
     return PubSubNotificationQueue(settings.bulk_topic_path)
 
@@ -81,5 +82,5 @@ def build_service(settings: Settings, renderer: Renderer = render) -> PhotoServi
         config=ServiceConfig.from_settings(settings),
         renderer=renderer,
         events=build_event_sink(settings),
-        requeue=build_requeue(settings),
+        requeue=build_bulk_queue(settings),
     )

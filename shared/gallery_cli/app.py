@@ -2,7 +2,8 @@
 shared `app` (gallery_cli.base); importing it here registers it.
 
 drop (drop.py), ls/show (listing.py), render (render.py), presets check (presets.py), backfill (backfill.py),
-import (s3import.py), failures/retry (failures.py), calibrate (calibrate.py), status (status_command.py).
+import (s3import.py), failures/retry (failures.py), calibrate (calibrate.py), status (status_command.py),
+prune (prune.py).
 """
 
 from __future__ import annotations
@@ -10,12 +11,23 @@ from __future__ import annotations
 import sys
 
 from gallery.errors import GalleryError
-from gallery_cli import backfill, calibrate, drop, failures, listing, presets, render, s3import, status_command
+from gallery_cli import (
+    backfill,
+    calibrate,
+    drop,
+    failures,
+    listing,
+    presets,
+    prune,
+    render,
+    s3import,
+    status_command,
+)
 from gallery_cli.base import PHOTO_SUFFIXES, EnvFileOption, JsonOption, app, err, out
 from gallery_cli.terminal import safe_text
 
 __all__ = ["PHOTO_SUFFIXES", "EnvFileOption", "JsonOption", "app", "err", "main", "out"]
-COMMAND_MODULES = (drop, listing, render, presets, backfill, s3import, failures, calibrate, status_command)
+COMMAND_MODULES = (drop, listing, render, presets, backfill, s3import, failures, calibrate, status_command, prune)
 
 
 def main() -> None:

@@ -30,6 +30,8 @@ from rich.table import Table
 
 from gallery.events import finalize_notification
 from gallery.ids import photo_id
+from gallery.model import OPTIMIZE_TASK, TASK_ATTRIBUTE
+from gallery.optimize_plan import OptimizeDecision, optimize_decision
 from gallery.ports import PhotoCatalog
 from gallery.service import ServiceConfig
 from gallery.settings import Settings, topic_path
@@ -45,7 +47,7 @@ from gallery_cli.base import (
     progress,
 )
 from gallery_cli.lanes import Lane, LaneOption, NoTopicError, TopicOption, publish_target
-from gallery_cli.status import FORCED_STATES, PENDING_STATES, Pending, State, classify
+from gallery_cli.status import FORCED_STATES, OPTIMIZE_STATES, PENDING_STATES, Pending, State, classify
 from gallery_cli.terminal import safe_text
 from gallery_cli.waiting import hint_and_exit, report_wait, wait_for_function
 
@@ -81,6 +83,11 @@ class Candidate:
     state: State
     resource: dict[str, Any] = field(repr=False, compare=False)
 
+    @property
+    def task(self) -> str | None:
+        """The follow-up task its message asks for (the optimize task of an unoptimized photo), or None."""
+        return OPTIMIZE_TASK if self.state in OPTIMIZE_STATES else None
+
 
 @dataclass
 class Plan:
@@ -113,11 +120,15 @@ def scan(
     prefix: str,
     stale_after_seconds: float,
     force: bool = False,
+    optimize_version: str | None = None,
     on_page: Callable[[int], None] = lambda _n: None,
 ) -> Plan:
-    """List the uploads bucket under `prefix` and classify every object against its document."""
+    """List the uploads bucket under `prefix` and classify every object against its document; with
+    `optimize_version`, a ready photo not optimized at that version is `unoptimized` (its optimize task is queued)."""
     plan = Plan()
     wanted = PENDING_STATES | FORCED_STATES if force else PENDING_STATES
+    if optimize_version is not None:
+        wanted = wanted | OPTIMIZE_STATES
     now = datetime.now(UTC)
     blobs = storage.list_blobs(settings.uploads_bucket, prefix=prefix or None, page_size=SCAN_PAGE)
     for page in blobs.pages:
@@ -134,6 +145,10 @@ def scan(
                 stale_after_seconds=stale_after_seconds,
                 max_attempts=settings.max_attempts,
             )
+            if state == "done" and optimize_version is not None:
+                doc = docs.get(pid)
+                if optimize_decision(doc, generation, optimize_version) is OptimizeDecision.PROCEED:
+                    state = "unoptimized"
             plan.states[state] += 1
             if state in wanted:
                 plan.todo.append(Candidate(blob.name, generation, pid, state, _resource(blob)))
@@ -167,7 +182,8 @@ def publish_all(
     for candidate in candidates:
         limiter.wait()
         slots.acquire()
-        data, attributes = finalize_notification(candidate.resource, lane)
+        task = {TASK_ATTRIBUTE: candidate.task} if candidate.task else {}
+        data, attributes = finalize_notification(candidate.resource, lane, **task)
         try:
             future = publisher.publish(topic, data, **attributes)
         except Exception as exc:
@@ -256,6 +272,13 @@ def backfill(
             "--force", help="Also re-queue photos that reached MAX_ATTEMPTS deliveries (restarting their count)"
         ),
     ] = False,
+    optimize: Annotated[
+        bool,
+        typer.Option(
+            "--optimize",
+            help="Also queue the optimize task of ready photos not optimized at the current OPTIMIZE_* settings",
+        ),
+    ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until the queued photos are ready or failed")] = False,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds --wait waits at most")] = 600.0,
     spec_version: Annotated[
@@ -280,9 +303,14 @@ def backfill(
             fail(str(exc))
         target = ""
     preflight("storage", "firestore", *(() if dry_run else ("pubsub",)))
-    spec_version = spec_version or ServiceConfig.from_settings(settings).spec.version
+    config = ServiceConfig.from_settings(settings)
+    spec_version = spec_version or config.spec.version
+    if optimize and config.optimize is None:
+        fail("--optimize needs the optimize pass on (OPTIMIZE=true)")
+    optimize_version = config.optimize.version if optimize and config.optimize is not None else None
     catalog = build_catalog(settings)
-    plan = _scan(storage_client(settings), catalog, settings, spec_version, prefix, stale_after, force)
+    storage = storage_client(settings)
+    plan = _scan(storage, catalog, settings, spec_version, prefix, stale_after, force, optimize_version)
     todo = plan.todo[:limit] if limit else plan.todo
     result = PublishResult()
     if not dry_run and force:
@@ -311,6 +339,7 @@ def _scan(
     prefix: str,
     stale_after: float,
     force: bool,
+    optimize_version: str | None = None,
 ) -> Plan:
     with progress(transient=True) as bar:
         task = bar.add_task("scanning", total=None)
@@ -323,6 +352,7 @@ def _scan(
                 prefix=prefix,
                 stale_after_seconds=stale_after,
                 force=force,
+                optimize_version=optimize_version,
                 on_page=lambda n: bar.advance(task, n),
             )
         except Exception as exc:

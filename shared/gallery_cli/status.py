@@ -26,12 +26,16 @@ State = Literal[
     "stuck",
     "dead_lettered",
     "over_cap",
+    "unoptimized",
 ]
 PENDING_STATES: frozenset[State] = frozenset(
     {"unregistered", "older_generation", "spec_outdated", "stuck", "dead_lettered"}
 )
 FORCED_STATES: frozenset[State] = frozenset({"over_cap"})
 """Re-queued only with --force (which also restarts the photo's delivery count)."""
+OPTIMIZE_STATES: frozenset[State] = frozenset({"unoptimized"})
+"""Ready with the current spec, not optimized at the current optimize settings: their optimize task is queued
+with --optimize."""
 
 
 def _as_datetime(value: Any) -> datetime | None:

@@ -55,6 +55,9 @@ def print_status(status: PipelineStatus) -> None:
     p = status.photos
     counts = ", ".join(f"{n} {name}" for name, n in p.by_status.items())
     out.print(f"photos: {sum(p.by_status.values())} ({counts})", highlight=False)
+    if any(p.optimization.values()):
+        optimized = ", ".join(f"{n} {state}" for state, n in p.optimization.items())
+        out.print(f"optimize pass: {optimized}", highlight=False)
     capped = "+" if p.window_capped else ""
     out.print(
         f"last {p.window_minutes:g} min: {p.settled}{capped} settled ({p.ready} ready, {p.failed} failed), "

@@ -137,7 +137,9 @@ def test_devstack_end_to_end_with_stub_function(
 
     env_file = stack.write_env_file(tmp_path / ".devstack.env")
     lines = [ln for ln in env_file.read_text().splitlines() if ln and not ln.startswith("#")]
-    assert [ln.split("=", 1)[0] for ln in lines] == list(ENV_FILE_KEYS)
+    # then the settings the test stack's function was given (the fixture turns the optimize pass off)
+    assert [ln.split("=", 1)[0] for ln in lines] == [*ENV_FILE_KEYS, "OPTIMIZE"]
+    assert "OPTIMIZE=false" in lines
     assert f"FUNCTION_URL=http://127.0.0.1:{stack.function_port}/" in lines
 
     ports = [stack.gcs_port, stack.pubsub_port, stack.firestore_port, stack.function_port]

@@ -7,7 +7,16 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gallery.catalog import Failure, count_statuses, failure_codes, failures, has_status, newest_first, settled_since
+from gallery.catalog import (
+    Failure,
+    count_optimizations,
+    count_statuses,
+    failure_codes,
+    failures,
+    has_status,
+    newest_first,
+    settled_since,
+)
 from gallery.errors import LimitExceededError, SourceGoneError, TransientError
 from gallery.model import LANE_METADATA_KEY, BeginOutcome, LiveObject, PhotoStatus
 from gallery.registry_rules import (
@@ -17,6 +26,7 @@ from gallery.registry_rules import (
     begin_document,
     dead_letter_document,
     may_deregister,
+    optimization_document,
     preview_document,
     renew_lease_document,
     requeued_document,
@@ -74,6 +84,7 @@ class FakeSources:
 class FakeRenditions:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, str]] = {}
+        self.superseded: dict[str, datetime] = {}
         self.fail_puts = 0
         self.puts: list[str] = []
 
@@ -92,6 +103,11 @@ class FakeRenditions:
 
     def list_generations(self, photo_id: str) -> set[int]:
         return {int(n.split("/")[1]) for n in self.objects if n.startswith(f"{photo_id}/")}
+
+    def mark_superseded(self, names: Sequence[str]) -> None:
+        for name in names:
+            if name in self.objects:
+                self.superseded.setdefault(name, NOW)
 
 
 class FakeRegistry:
@@ -137,6 +153,20 @@ class FakeRegistry:
 
     def note_preview(self, photo_id: str, generation: int, holder: str, fields: Mapping[str, Any]) -> bool:
         new = preview_document(self.docs.get(photo_id), generation, holder, copy.deepcopy(dict(fields)))
+        if new is not None:
+            self.docs[photo_id] = new
+        return new is not None
+
+    def record_optimization(
+        self,
+        photo_id: str,
+        generation: int,
+        expected_renditions: Sequence[Mapping[str, Any]],
+        fields: Mapping[str, Any],
+    ) -> bool:
+        new = optimization_document(
+            self.docs.get(photo_id), generation, expected_renditions, copy.deepcopy(dict(fields)), self.now
+        )
         if new is not None:
             self.docs[photo_id] = new
         return new is not None
@@ -236,6 +266,9 @@ class FakeCatalog:
 
     def counts(self) -> dict[PhotoStatus, int]:
         return count_statuses(self.docs.values())
+
+    def optimization_counts(self) -> dict[str, int]:
+        return count_optimizations(self.docs.values())
 
     def settled_since(self, since: datetime, limit: int) -> list[dict[str, Any]]:
         docs = [{"photo_id": pid, **doc} for pid, doc in self.docs.items()]

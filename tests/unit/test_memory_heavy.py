@@ -76,6 +76,6 @@ def test_gallery_render_json_reports_estimate_and_peak(heavy_files: dict[str, Pa
     for result in results:
         assert 0 < result["peak_mib"] <= result["estimate_mib"], result
         assert result["estimate"]["total_mib"] == result["estimate_mib"]
-        assert result["renditions"] and (tmp_path / Path(result["file"]).stem / "2560.avif").is_file()
+        assert result["renditions"] and (tmp_path / Path(result["file"]).stem / "2560.jpg").is_file()
     progressive, panorama = results
     assert progressive["peak_mib"] > 4 * panorama["peak_mib"]  # the coefficients of 100 MP are held

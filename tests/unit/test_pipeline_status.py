@@ -78,8 +78,8 @@ def test_photo_figures_from_the_settled_documents_of_the_window() -> None:
 def test_collect_reads_the_lanes_dead_letters_and_photos_into_the_documented_json() -> None:
     catalog = FakeCatalog(
         {
-            "a": photo("ready", 1, 120.0),
-            "b": photo("ready", 30, 999.0),  # outside the 15-minute window
+            "a": {**photo("ready", 1, 120.0), "optimization_status": "done"},
+            "b": {**photo("ready", 30, 999.0), "optimization_status": "pending"},  # outside the 15-minute window
             "c": photo("failed", 2, code="corrupt_image"),
             "d": photo("processing", 0.5),
         }
@@ -97,7 +97,11 @@ def test_collect_reads_the_lanes_dead_letters_and_photos_into_the_documented_jso
             {"name": "bulk", "subscription": BULK, "backlog": 0, "oldest_unacked_age_seconds": 0.0},
         ],
         "dead_letters": {"subscription": DEAD, "count": 1, "oldest_unacked_age_seconds": 600.0},
-        "photos": {"total": 4, "by_status": {"processing": 1, "ready": 2, "failed": 1, "retrying": 0}},
+        "photos": {
+            "total": 4,
+            "by_status": {"processing": 1, "ready": 2, "failed": 1, "retrying": 0},
+            "optimization": {"pending": 1, "done": 1, "failed": 0},
+        },
         "throughput": {
             "window_minutes": 15,
             "settled": 2,

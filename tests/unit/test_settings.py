@@ -79,16 +79,17 @@ def test_environment_names_are_case_insensitive_and_overrides_win() -> None:
     assert (settings.rendition_quality, settings.log_level) == (70, "ERROR")
 
 
-def test_avif_to_a_target_with_a_jpeg_fallback_is_the_default_and_a_fixed_quality_stays_available(
+def test_a_fast_jpeg_live_set_then_an_avif_optimize_pass_is_the_default_and_a_searched_live_set_stays_available(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     default = Settings()
-    assert (default.rendition_formats, default.quality_target, default.rendition_quality) == (("avif", "jpeg"), 75, 80)
-    assert (default.webp_effort, default.avif_effort) == (2, 0)
-    monkeypatch.setenv("RENDITION_FORMATS", "webp")
-    monkeypatch.setenv("QUALITY_TARGET", "0")
-    fixed = Settings.from_env()
-    assert (fixed.rendition_formats, fixed.quality_target, fixed.rendition_quality) == (("webp",), 0, 80)
+    assert (default.rendition_formats, default.quality_target, default.rendition_quality) == (("jpeg",), 0, 80)
+    assert (default.optimize, default.optimize_quality_target, default.fallback_max_width) == (True, 73, 1280)
+    monkeypatch.setenv("RENDITION_FORMATS", "avif,jpeg")
+    monkeypatch.setenv("QUALITY_TARGET", "75")
+    monkeypatch.setenv("OPTIMIZE", "false")
+    searched = Settings.from_env()
+    assert (searched.rendition_formats, searched.quality_target, searched.optimize) == (("avif", "jpeg"), 75, False)
 
 
 def test_frozen() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from gallery.catalog import Failure, failures
+from gallery.catalog import OPTIMIZATION_STATES, Failure, failures
 from gallery.catalog import settled_since as settled_among
 from gallery.model import PhotoStatus
 
@@ -53,17 +53,26 @@ class FirestoreCatalog:
         docs = [snap.to_dict() or {} for snap in self._with_status(PhotoStatus.FAILED).stream()]
         return failures(docs, code, limit)
 
+    @staticmethod
+    def _count(query: Any) -> int:
+        return int(query.count().get()[0][0].value)
+
     def counts(self) -> dict[PhotoStatus, int]:
         """Count aggregations: the total and each settled or retrying status; the rest is processing."""
-
-        def count(query: Any) -> int:
-            return int(query.count().get()[0][0].value)
-
+        count = self._count
         counts: dict[PhotoStatus, int] = {
             status: count(self._with_status(status)) for status in PhotoStatus if status is not PhotoStatus.PROCESSING
         }
         counts[PhotoStatus.PROCESSING] = count(self._collection) - sum(counts.values())
         return counts
+
+    def optimization_counts(self) -> dict[str, int]:
+        """One count aggregation per state on `optimization_status` (its automatic single-field index)."""
+        field = "optimization_status"
+        return {
+            state: self._count(self._collection.where(filter=FieldFilter(field, "==", state)))
+            for state in OPTIMIZATION_STATES
+        }
 
     def settled_since(self, since: datetime, limit: int) -> list[dict[str, Any]]:
         """One range query on `updated_at` (its single-field index; no composite index needed), settled ones kept.

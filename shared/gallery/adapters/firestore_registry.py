@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from gallery.registry_rules import (
     begin_document,
     dead_letter_document,
     may_deregister,
+    optimization_document,
     preview_document,
     renew_lease_document,
     requeued_document,
@@ -189,6 +190,22 @@ class FirestoreRegistry:
             photo_id,
             lambda doc: dead_letter_document(doc, generation, fields, reason, now, live_generation=live_generation),
         )
+
+    def record_optimization(
+        self,
+        photo_id: str,
+        generation: int,
+        expected_renditions: Sequence[Mapping[str, Any]],
+        fields: Mapping[str, Any],
+    ) -> bool:
+        def body(txn: Any, ref: Any, doc: dict[str, Any] | None) -> bool:
+            now = _now()
+            new = optimization_document(doc, generation, expected_renditions, fields, now)
+            if new is not None:
+                txn.update(ref, {**fields, "updated_at": now})  # the pass's fields only
+            return new is not None
+
+        return self._run("record_optimization", photo_id, body)
 
     def record_requeue(self, photo_id: str, generation: int, fields: Mapping[str, Any], reason: str) -> bool:
         now = _now()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from google.api_core import exceptions as gexc
 from google.cloud import storage  # type: ignore[attr-defined]
@@ -111,3 +113,36 @@ class GcsRenditionStore:
         except Exception as err:
             raise classify(err, f"list gs://{self._bucket.name}/{prefix}") from err
         return generations
+
+    def mark_superseded(self, names: Sequence[str]) -> None:
+        """Set each object's `customTime` (once: Cloud Storage only lets it move forward), which the bucket's
+        lifecycle rule `daysSinceCustomTime` counts from."""
+        now = datetime.now(UTC)
+        for name in names:
+            try:
+                blob = self._bucket.get_blob(name, timeout=_TIMEOUT, retry=self._retry)
+                if blob is None or blob.custom_time is not None:
+                    continue
+                blob.custom_time = now
+                blob.patch(timeout=_TIMEOUT, retry=self._retry)
+            except gexc.NotFound:
+                continue
+            except Exception as err:
+                raise classify(err, f"mark gs://{self._bucket.name}/{name} superseded") from err
+
+    def prune_superseded(self, marked_before: datetime) -> int:
+        """Delete the renditions marked superseded before `marked_before` (what the lifecycle rule does, for a
+        bucket without it); returns how many were deleted. Streams the listing: memory does not grow with it."""
+        deleted = 0
+        try:
+            for blob in self._bucket.list_blobs(timeout=_TIMEOUT, retry=self._retry):
+                if blob.custom_time is None or blob.custom_time >= marked_before:
+                    continue
+                try:
+                    blob.delete(timeout=_TIMEOUT, retry=self._retry)
+                    deleted += 1
+                except gexc.NotFound:
+                    continue
+        except Exception as err:
+            raise classify(err, f"prune gs://{self._bucket.name}") from err
+        return deleted

@@ -57,10 +57,7 @@ def target_widths(spec_widths: tuple[int, ...], image_width: int) -> tuple[int, 
 def _encode(image: pyvips.Image, fmt: OutputFormat, spec: RenditionSpec, choice: QualityChoice) -> bytes:
     if choice.probe_data and (image.width, image.height) == (choice.probe_width, choice.probe_height):
         return choice.probe_data  # the probe rendition, already encoded at the chosen quality by the search
-    fallback = fmt != served_format(spec.formats)
-    return encode(
-        image, fmt, choice.quality, webp_effort=spec.webp_effort, avif_effort=spec.avif_effort, fallback=fallback
-    )
+    return encode(image, fmt, choice.quality, webp_effort=spec.webp_effort, avif_effort=spec.avif_effort)
 
 
 def _as_srgb(image: pyvips.Image) -> pyvips.Image:

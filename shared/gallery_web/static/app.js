@@ -338,6 +338,14 @@ function showStatus(status) {
     .join(", ");
   const put = (key, label, text) => facts.append(el("dt", { text: label }), el("dd", { "data-fact": key, text }));
   put("photos", "photos", `${status.photos.total} (${counts})`);
+  const optimization = status.photos.optimization || {};
+  put(
+    "optimization",
+    "optimize pass",
+    Object.entries(optimization)
+      .map(([state, n]) => `${n} ${state}`)
+      .join(", ") || "off",
+  );
   const t = status.throughput;
   put(
     "throughput",
