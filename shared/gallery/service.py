@@ -151,6 +151,22 @@ class ServiceConfig:
         )
 
 
+class Stages:
+    """Milliseconds each named stage of a delivery took, from the delivery's start (`timings` on the document)."""
+
+    def __init__(self, started: float) -> None:
+        self._started = self._last = started
+        self.marks: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.marks[name] = round((now - self._last) * 1000, 1)
+        self._last = now
+
+    def total_ms(self) -> float:
+        return round((time.perf_counter() - self._started) * 1000, 1)
+
+
 class PhotoService:
     def __init__(
         self,
@@ -428,17 +444,27 @@ class PhotoService:
         """Download, render, store and register the generation this delivery holds the lease of."""
         generation = event.generation
         painter = self._painter(pid, generation, holder, started)
+        stages = Stages(started)
+        stages.mark("begin_ms")
         try:
             data = self._sources.download(event.bucket, event.name, generation, self._config.limits.max_bytes)
+            stages.mark("download_ms")
             result, estimate_mib = self._render_admitted(data, event, painter)
+            stages.mark("admitted_render_ms")
             if painter is not None:
                 painter.wait()
             self._store(pid, generation, result, already=painter.stored if painter is not None else set())
+            stages.mark("store_ms")
             fields = ready_fields(result, pid, generation, self._config.url_prefix, keep_gps=self._config.keep_gps)
             if self._config.presets.presets:
                 fields["variants"] = variant_fields(result.variants, pid, generation, self._config.url_prefix)
-            total_ms = round((time.perf_counter() - started) * 1000, 1)
-            fields["timings"] = {"render_ms": result.render_ms, "total_ms": total_ms}
+            total_ms = stages.total_ms()
+            fields["timings"] = {
+                **stages.marks,
+                "decode_ms": result.decode_ms,
+                "render_ms": result.render_ms,
+                "total_ms": total_ms,
+            }
             if painter is not None and painter.paint_ms is not None:
                 fields["timings"]["paint_ms"] = painter.paint_ms
             fields.update(pending_optimization() if self._optimizer is not None else optimization_fields(None))

@@ -239,3 +239,13 @@ def test_each_settled_photo_logs_one_outcome_line_for_the_log_based_metrics(capl
         ("failed", "unsupported_format"),
     ]
     assert outcomes[0]["render_ms"] > 0
+
+
+def test_the_ready_document_times_each_stage_of_the_delivery() -> None:
+    world = World()
+    world.service.handle(world.upload(1))
+    timings = world.registry.docs[PID]["timings"]
+    stages = ("begin_ms", "download_ms", "admitted_render_ms", "store_ms")
+    assert set(timings) == {*stages, "decode_ms", "render_ms", "total_ms"}
+    assert 0 < timings["decode_ms"] < timings["render_ms"] <= timings["admitted_render_ms"]
+    assert sum(timings[s] for s in stages) <= timings["total_ms"] + 0.5  # rounding

@@ -152,6 +152,7 @@ def render(
     started = time.perf_counter()
     max_width = max(max(spec.widths), variants.max_width if variants else 0)
     decoded = decode(data, max_width, limits or Limits(), keep_wide_gamut=spec.keep_wide_gamut)
+    decoded_at = time.perf_counter()
     header, current = decoded.header, decoded.image
     renditions: list[EncodedRendition] = []
     try:
@@ -201,4 +202,5 @@ def render(
         exif=read_exif(header.exif),
         render_ms=round((time.perf_counter() - started) * 1000, 1),
         variants=rendered,
+        decode_ms=round((decoded_at - started) * 1000, 1),
     )
