@@ -239,6 +239,7 @@ def _summary_table(plan: Plan, queued: int, dry_run: bool, errors: int) -> Table
         ("spec_outdated", "older spec version"),
         ("stuck", "stuck in processing (lease expired)"),
         ("dead_lettered", "dead-lettered"),
+        ("unoptimized", "ready, not optimized with the current settings (--optimize)"),
         ("over_cap", "reached MAX_ATTEMPTS deliveries (--force re-queues)"),
         ("in_progress", "processing right now (left alone)"),
         ("newer", "newer generation registered (left alone)"),
