@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from gallery.engine.colour import ICC_FIELD, INTENT, finish
@@ -170,20 +171,27 @@ def render(
         if smallest is not None and probe.width == smallest.width:
             probe = smallest
         choices = {fmt: choose_quality(fit_for_format(probe, fmt), fmt, spec) for fmt in spec.formats}
-        for width in reversed(widths):
-            if width == probe.width and spec.quality_target:
-                current = probe  # the probe is that rendition: its chosen encode is reused
-            elif smallest is not None and width == smallest.width:
-                current = smallest  # the preview's pixels: its renditions are this width's
-            elif width < current.width:
-                current = _shrink(current, width)  # each width from the next larger one, already in memory
-            for fmt in spec.formats:
-                fitted = fit_for_format(current, fmt)
-                if any(r.format == fmt and r.width == fitted.width for r in renditions):
-                    continue  # two widths above the format's limit land on the same size: write it once
-                done = next((r for r in early if r.format == fmt and r.width == fitted.width), None)
-                data = done.data if done is not None else _encode(fitted, fmt, spec, choices[fmt])
-                renditions.append(EncodedRendition(fitted.width, fitted.height, fmt, data))
+        # Each width's encodes run on a second thread while this one makes the next width: one encode at a time,
+        # so memory is as before, and an idle instance's second vCPU takes the encoder's share of the render.
+        pending: list[tuple[int, int, OutputFormat, bytes | Future[bytes]]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoder:
+            for width in reversed(widths):
+                if width == probe.width and spec.quality_target:
+                    current = probe  # the probe is that rendition: its chosen encode is reused
+                elif smallest is not None and width == smallest.width:
+                    current = smallest  # the preview's pixels: its renditions are this width's
+                elif width < current.width:
+                    current = _shrink(current, width)  # each width from the next larger one, already in memory
+                for fmt in spec.formats:
+                    fitted = fit_for_format(current, fmt)
+                    if any(f == fmt and w == fitted.width for w, _, f, _ in pending):
+                        continue  # two widths above the format's limit land on the same size: write it once
+                    done = next((r for r in early if r.format == fmt and r.width == fitted.width), None)
+                    job = done.data if done is not None else encoder.submit(_encode, fitted, fmt, spec, choices[fmt])
+                    pending.append((fitted.width, fitted.height, fmt, job))
+            for width, height, fmt, job in pending:
+                encoded = job if isinstance(job, bytes) else job.result()
+                renditions.append(EncodedRendition(width, height, fmt, encoded))
         # The smallest width is the last one made: the preview's placeholder is this one's.
         placeholder, colour = appearance or placeholder_and_colour(_as_srgb(current))
         del current
