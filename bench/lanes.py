@@ -163,6 +163,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         # Then the optimize tasks the photos queued drain from the bulk lane too; the idle figures come after.
         _wait(lambda: all(stack.backlog(p) == 0 for p in subs.values()), max(30.0, deadline - time.monotonic()))
         quiet_at = time.monotonic()
+        # Read now: the idle uploads below queue optimize tasks of their own on the bulk lane.
+        backlogs = {lane: stack.backlog(p) for lane, p in subs.items()}
         idle_after = [live_upload(stack, live_data, "idle-after") for _ in range(args.live)]
         out(f"idle live latency after the drain: {_fmt(idle_after)}")
         idle += idle_after
@@ -185,7 +187,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "quiet_s": quiet_at - started,
             "ready": sum(1 for s in statuses.values() if s == "ready"),
             "not_ready": sorted(n for n, s in statuses.items() if s != "ready"),
-            "backlogs": {lane: stack.backlog(p) for lane, p in subs.items()},
+            "backlogs": backlogs,
             "dead_letters": dead,
         }
     if busy:
@@ -232,7 +234,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"| backfill drained (published → every photo settled) | {r['drain_s']:.0f} s |",
         f"| bulk lane quiet (the photos' optimize tasks done too) | {r.get('quiet_s', r['drain_s']):.0f} s |",
         f"| backfilled photos ready | {r['ready']} of {r['count']} ({lost} not ready) |",
-        f"| backlogs after (live, bulk), dead letters | {r['backlogs']['live']}, {r['backlogs']['bulk']}, "
+        f"| backlogs once the bulk lane was quiet (live, bulk), dead letters | {r['backlogs']['live']}, "
+        f"{r['backlogs']['bulk']}, "
         f"{r['dead_letters']} |",
         "",
         f"Queued by `gallery backfill`: {r['queued']}. Idle latencies: {_fmt(r['idle_s'])} s. "
