@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -133,8 +133,9 @@ class Optimizer:
         swap landed first with the same names)."""
         doc = self._registry.get(pid) or {}
         referenced = {e.get("path") for e in doc.get("renditions") or []}
-        for name in _unreferenced(names, referenced):
-            self._renditions.delete_prefix(name)
+        for name in names:
+            if name not in referenced:
+                self._renditions.delete_prefix(name)
 
     def _failed(self, pid: str, generation: int, doc: dict[str, Any], err: PermanentError) -> Optimized:
         fields = failed_optimization(self._plan.version, err.code, err.reason)
@@ -145,7 +146,3 @@ class Optimizer:
             extra={"json_fields": {"outcome": "optimize_failed", "error_code": err.code, "recorded": recorded}},
         )
         return Optimized("failed", fields)
-
-
-def _unreferenced(names: list[str], referenced: set[Any]) -> Iterator[str]:
-    return (name for name in names if name not in referenced)
