@@ -73,7 +73,7 @@ def worker_engine(job: Result) -> Result:
     from gallery.model import RenditionSpec
 
     data = Path(job["file"]).read_bytes()
-    spec = RenditionSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["spec"].items()})
+    spec = RenditionSpec.from_dict(job["spec"])
     render(bytes(pyvips.Image.black(64, 48, bands=3).jpegsave_buffer()), spec)
     best = math.inf
     result = None

@@ -226,17 +226,21 @@ def _hlg_signal(scene: pyvips.Image) -> pyvips.Image:
     return (scene <= 1 / 12).ifthenelse((scene * 3) ** 0.5, log)
 
 
-def hdr(transfer: str, fmt: str = "heic") -> bytes:
-    """A 10-bit BT.2020 HEIC or AVIF with a PQ or HLG nclx box: the photo with its white at 203 cd/m² (BT.2408)."""
+def hdr_signal(transfer: str) -> pyvips.Image:
+    """The photo as a 10-bit BT.2020 PQ or HLG signal (held in 16-bit samples), its white at 203 cd/m² (BT.2408)."""
     linear = _srgb_to_linear(photo()).recomb(BT709_TO_BT2020)
     linear = (linear < 0).ifthenelse(0, linear)
-    if transfer == "pq":
-        code, signal = 16, _pq_signal(linear * 203)
-    else:
-        # HLG: display light (203 cd/m² white on a 1000 cd/m² display) back to scene light, ignoring the
-        # small luminance-dependent OOTF term (system gamma 1.2), then the HLG OETF.
-        code, signal = 18, _hlg_signal((linear * (203 / 1000)) ** (1 / 1.2))
-    samples = ((signal * 1023 + 0.5).floor() * 64).cast("ushort")  # 10 bits, held in 16
+    # HLG: display light (203 cd/m² white on a 1000 cd/m² display) back to scene light, ignoring the small
+    # luminance-dependent OOTF term (system gamma 1.2), then the HLG OETF.
+    hlg = transfer != "pq"
+    signal = _hlg_signal((linear * (203 / 1000)) ** (1 / 1.2)) if hlg else _pq_signal(linear * 203)
+    return ((signal * 1023 + 0.5).floor() * 64).cast("ushort").copy_memory()  # 10 bits, held in 16
+
+
+def hdr(transfer: str, fmt: str = "heic") -> bytes:
+    """A 10-bit BT.2020 HEIC or AVIF with a PQ or HLG nclx box: the photo with its white at 203 cd/m² (BT.2408)."""
+    code = 16 if transfer == "pq" else 18
+    samples = hdr_signal(transfer)
     if fmt == "avif":
         image = samples.copy(interpretation="rgb16")
         image.set_type(pyvips.GValue.blob_type, "icc-profile-data", builtin_profile("srgb"))

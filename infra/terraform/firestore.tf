@@ -66,6 +66,8 @@ resource "google_firestore_index" "photos" {
 #   srcset, placeholder              long strings (URL lists, a thumbhash)
 #   timings                          the render's stage durations (`gallery status` reads them, never filters)
 #   optimization                     the optimize pass's figures; `optimization_status` is the queried copy
+#   video, motion                    a video's facts and its moving preview's URL and size (read, never filtered;
+#                                    `media_type` is the queried field)
 #
 # Still indexed: status, optimization_status, created_at and updated_at (the page, `gallery list` and `gallery
 # status` query them), exif (the capture-date query), error, source and the small scalars. created_at and
@@ -86,6 +88,8 @@ locals {
     "placeholder",
     "timings",
     "optimization",
+    "video",
+    "motion",
   ]
 }
 

@@ -123,6 +123,15 @@ locals {
     OPTIMIZE_AVIF_EFFORT    = tostring(var.optimize_avif_effort)
     FALLBACK_MAX_WIDTH      = tostring(var.fallback_max_width)
     SUPERSEDED_GRACE_DAYS   = tostring(var.superseded_grace_days)
+    VIDEOS                  = tostring(var.videos)
+    VIDEO_PREVIEW           = tostring(var.video_preview)
+    VIDEO_PREVIEW_SECONDS   = tostring(var.video_preview_seconds)
+    VIDEO_PREVIEW_WIDTH     = tostring(var.video_preview_width)
+    VIDEO_MAX_BYTES         = tostring(var.video_max_bytes)
+    VIDEO_MAX_SECONDS       = tostring(var.video_max_seconds)
+    VIDEO_MAX_PIXELS        = tostring(var.video_max_pixels)
+    VIDEO_MAX_BITRATE       = tostring(var.video_max_bitrate)
+    VIDEO_DECODE_SECONDS    = tostring(var.video_decode_seconds)
     PRESETS_FILE            = var.presets_file
     PRESETS_JSON            = length(var.presets) > 0 ? jsonencode(var.presets) : ""
     FONTS_DIR               = var.fonts_dir

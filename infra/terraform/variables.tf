@@ -445,6 +445,95 @@ variable "max_frames" {
   }
 }
 
+variable "videos" {
+  type        = bool
+  description = "Videos become gallery items: a poster rendered like a photo, duration, rate, codec, audio and a moving preview (VIDEOS); false: a video fails as unsupported_format."
+  default     = true
+}
+
+variable "video_preview" {
+  type        = bool
+  description = "Make a video's moving preview, a silent looping H.264 MP4 of its first seconds (VIDEO_PREVIEW)."
+  default     = true
+}
+
+variable "video_preview_seconds" {
+  type        = number
+  description = "Length of a video's moving preview, in seconds (VIDEO_PREVIEW_SECONDS)."
+  default     = 3
+
+  validation {
+    condition     = var.video_preview_seconds >= 1 && var.video_preview_seconds <= 10
+    error_message = "video_preview_seconds must be between 1 and 10."
+  }
+}
+
+variable "video_preview_width" {
+  type        = number
+  description = "Longest side of a video's moving preview, in pixels (VIDEO_PREVIEW_WIDTH)."
+  default     = 480
+
+  validation {
+    condition     = var.video_preview_width >= 64 && var.video_preview_width <= 1920
+    error_message = "video_preview_width must be between 64 and 1920."
+  }
+}
+
+variable "video_max_bytes" {
+  type        = number
+  description = "Largest accepted video upload, in bytes (VIDEO_MAX_BYTES); max_bytes is the photos' limit."
+  default     = 268435456
+
+  validation {
+    condition     = var.video_max_bytes >= 1
+    error_message = "video_max_bytes must be positive."
+  }
+}
+
+variable "video_max_seconds" {
+  type        = number
+  description = "Longest accepted video, in seconds, from its container (VIDEO_MAX_SECONDS)."
+  default     = 1800
+
+  validation {
+    condition     = var.video_max_seconds >= 1
+    error_message = "video_max_seconds must be at least 1."
+  }
+}
+
+variable "video_max_pixels" {
+  type        = number
+  description = "Largest accepted video frame, in pixels (VIDEO_MAX_PIXELS); the default takes DCI 4K and UHD and refuses 8K."
+  default     = 9437184
+
+  validation {
+    condition     = var.video_max_pixels >= 1
+    error_message = "video_max_pixels must be positive."
+  }
+}
+
+variable "video_max_bitrate" {
+  type        = number
+  description = "Highest accepted average bitrate of a video, in bits per second (VIDEO_MAX_BITRATE)."
+  default     = 250000000
+
+  validation {
+    condition     = var.video_max_bitrate >= 1
+    error_message = "video_max_bitrate must be positive."
+  }
+}
+
+variable "video_decode_seconds" {
+  type        = number
+  description = "Wall-time budget for demuxing and decoding the frames a video's poster and preview need (VIDEO_DECODE_SECONDS)."
+  default     = 20
+
+  validation {
+    condition     = var.video_decode_seconds >= 1
+    error_message = "video_decode_seconds must be at least 1."
+  }
+}
+
 variable "log_level" {
   type        = string
   description = "Minimum level of the function's JSON log lines (LOG_LEVEL)."

@@ -48,6 +48,12 @@ class CorruptImageError(PermanentError):
     code = "corrupt_image"
 
 
+class CorruptVideoError(CorruptImageError):
+    """The video's container or stream is truncated, damaged or holds nothing to show."""
+
+    code = "corrupt_video"
+
+
 class LimitExceededError(PermanentError):
     """The image is over a configured limit (pixels, bytes, frames); refused before decoding."""
 

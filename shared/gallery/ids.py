@@ -20,3 +20,8 @@ def rendition_prefix(pid: str, generation: int | None = None) -> str:
 def rendition_name(pid: str, generation: int, width: int, ext: str) -> str:
     """Immutable object name of one rendition: a new generation never reuses a name."""
     return f"{pid}/{generation}/{width}.{ext}"
+
+
+def motion_name(pid: str, generation: int, ext: str = "mp4") -> str:
+    """Immutable object name of a video's moving preview."""
+    return f"{pid}/{generation}/motion.{ext}"

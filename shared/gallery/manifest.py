@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gallery.ids import rendition_name
-from gallery.model import EncodedRendition, PreviewResult, RenderResult
+from gallery.engine.sniff import VIDEO_FORMATS
+from gallery.ids import motion_name, rendition_name
+from gallery.model import EncodedMotion, EncodedRendition, PreviewResult, RenderResult
 
 PREFERRED_SRC_WIDTH = 1280
 # The widest-supported format present is the fallback: `src`, and the <img> of a <picture>.
@@ -51,9 +52,30 @@ def srcset_and_src(entries: list[dict[str, Any]]) -> tuple[dict[str, str], str |
     return srcset, (fitting[-1]["url"] if fitting else None)
 
 
+def media_type(source_format: str) -> str:
+    """`video` for a video upload (its renditions are its poster's), else `photo`."""
+    return "video" if source_format in VIDEO_FORMATS else "photo"
+
+
+def motion_entry(motion: EncodedMotion, photo_id: str, generation: int, url_prefix: str) -> dict[str, Any]:
+    """A video's moving preview: what a `<video muted loop playsinline>` needs."""
+    path = motion_name(photo_id, generation, motion.extension)
+    return {
+        "width": motion.width,
+        "height": motion.height,
+        "duration_s": motion.duration_s,
+        "codec": motion.codec,
+        "content_type": motion.content_type,
+        "bytes": len(motion.data),
+        "path": path,
+        "url": f"{url_prefix}/{path}",
+    }
+
+
 def _appearance(result: RenderResult | PreviewResult) -> dict[str, Any]:
     """Dimensions as displayed, source format, alpha, placeholder and dominant colour: what lays a tile out."""
     return {
+        "media_type": media_type(result.source_format),
         "width": result.width,
         "height": result.height,
         "aspect_ratio": round(result.width / result.height, 6),
@@ -78,6 +100,8 @@ def ready_fields(
         "src": src,
         "exif": result.exif.as_dict(keep_gps=keep_gps),
         "preview": None,
+        "video": result.video.as_dict() if result.video else None,
+        "motion": motion_entry(result.motion, photo_id, generation, url_prefix) if result.motion else None,
     }
 
 

@@ -64,6 +64,20 @@ class ObjectEvent:
 
 
 @dataclass(frozen=True)
+class VideoSpec:
+    """What a video becomes besides its poster's renditions: the moving preview a grid plays on hover."""
+
+    enabled: bool = True  # False: a video upload fails as an unsupported format, as before videos were taken
+    preview: bool = True  # a short, silent, looping H.264 MP4 of the video's first seconds
+    preview_seconds: float = 3.0
+    preview_width: int = 480  # the longer side for a portrait video: the preview fits a preview_width square
+
+    @property
+    def key(self) -> str:
+        return f"{self.enabled}|{self.preview}|{self.preview_seconds:g}|{self.preview_width}"
+
+
+@dataclass(frozen=True)
 class RenditionSpec:
     """What to render: widths (ascending), formats and encoder settings."""
 
@@ -77,6 +91,7 @@ class RenditionSpec:
     quality_target: float = 0.0  # SSIMULACRA2 score the served format aims for; 0 means every rendition at `quality`
     quality_min: int = 30  # bounds of the quality search
     quality_max: int = 90
+    video: VideoSpec = field(default_factory=VideoSpec)
 
     @classmethod
     def from_settings(cls, settings: Settings, presets_digest: str = "") -> RenditionSpec:
@@ -92,7 +107,21 @@ class RenditionSpec:
             quality_target=settings.quality_target,
             quality_min=settings.quality_min,
             quality_max=settings.quality_max,
+            video=VideoSpec(
+                enabled=settings.videos,
+                preview=settings.video_preview,
+                preview_seconds=settings.video_preview_seconds,
+                preview_width=settings.video_preview_width,
+            ),
         )
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> RenditionSpec:
+        """The spec `dataclasses.asdict` (through JSON) turned into `fields`: for renders in another process."""
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+        if isinstance(values.get("video"), Mapping):
+            values["video"] = VideoSpec(**values["video"])
+        return cls(**values)
 
     @property
     def version(self) -> str:
@@ -105,7 +134,21 @@ class RenditionSpec:
             key += f"|presets={self.presets_digest}"
         if self.quality_target:
             key += f"|{self.quality_target:g}|{self.quality_min}|{self.quality_max}"
+        if self.video != VideoSpec():  # the defaults keep the version photos were rendered with
+            key += f"|video={self.video.key}"
         return f"v{ENGINE_VERSION}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """Checked from a video's container and stream headers before any frame is decoded, and while decoding."""
+
+    max_bytes: int = 256 * 1024 * 1024
+    max_seconds: float = 1800.0
+    max_pixels: int = 4096 * 2304  # one frame: DCI 4K and every phone's UHD; 8K is refused by default
+    max_frames: int = 30 * 60 * 120  # declared (or duration x rate): 30 minutes at 120 fps
+    max_bitrate: int = 250_000_000  # bits per second, over the whole file
+    decode_seconds: float = 20.0  # wall time for demuxing and decoding the frames a poster and preview need
 
 
 @dataclass(frozen=True)
@@ -116,6 +159,20 @@ class Limits:
     max_bytes: int = 64 * 1024 * 1024
     max_side: int = 30_000
     max_frames: int = 500
+    video: VideoLimits = field(default_factory=VideoLimits)
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> Limits:
+        """The limits `dataclasses.asdict` turned into `fields`."""
+        values = dict(fields)
+        if isinstance(values.get("video"), Mapping):
+            values["video"] = VideoLimits(**values["video"])
+        return cls(**values)
+
+    @property
+    def download_bytes(self) -> int:
+        """The most bytes any accepted upload may have: a photo's limit, or a video's."""
+        return max(self.max_bytes, self.video.max_bytes)
 
 
 @dataclass(frozen=True)
@@ -179,6 +236,53 @@ class RenderResult:
     variants: tuple[VariantRendering, ...] = ()
     decode_ms: float = 0.0
     """Of render_ms: reading the header and decoding (shrinking on load) the photo."""
+    video: VideoInfo | None = None
+    """What a video upload is (duration, rate, codec, audio, poster time); None for a photo."""
+    motion: EncodedMotion | None = None
+    """A video's moving preview, when one was made."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """The facts about a video a gallery shows or needs (its poster is the result's renditions)."""
+
+    container: str  # mp4, mov, webm, mkv
+    codec: str  # h264, hevc, vp9, av1, prores, ...
+    duration_s: float
+    frame_rate: float | None
+    has_audio: bool
+    bit_depth: int
+    hdr: str | None  # "hlg" or "pq": the poster and preview were tone-mapped to SDR
+    rotation: int  # degrees clockwise applied to the stored frames to show them upright
+    poster_time_s: float
+    content_identifier: str | None = None  # Apple's, shared with the still of a Live Photo
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "container": self.container,
+            "codec": self.codec,
+            "duration_s": self.duration_s,
+            "frame_rate": self.frame_rate,
+            "has_audio": self.has_audio,
+            "bit_depth": self.bit_depth,
+            "hdr": self.hdr,
+            "rotation": self.rotation,
+            "poster_time_s": self.poster_time_s,
+            "content_identifier": self.content_identifier,
+        }
+
+
+@dataclass(frozen=True)
+class EncodedMotion:
+    """A short, silent, looping clip a page plays inline (an H.264 MP4)."""
+
+    width: int
+    height: int
+    duration_s: float
+    data: bytes
+    codec: str = "h264"
+    content_type: str = "video/mp4"
+    extension: str = "mp4"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ keeps its live set, with the reason under `optimization`.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -66,6 +67,8 @@ class Optimizer:
         self._url_prefix = url_prefix
         self._render = renderer
         self._admit = admit
+        # The engine's renderer makes a video's moving preview too; the live render made it already.
+        self._render_options = {"motion": False} if "motion" in inspect.signature(renderer).parameters else {}
 
     @property
     def plan(self) -> OptimizePlan:
@@ -88,9 +91,9 @@ class Optimizer:
             return Optimized("stale")
         assert doc is not None
         try:
-            data = self._sources.download(event.bucket, event.name, event.generation, self._limits.max_bytes)
+            data = self._sources.download(event.bucket, event.name, event.generation, self._limits.download_bytes)
             with self._admit(data, self._plan.spec):
-                result = self._render(data, self._plan.spec, self._limits)
+                result = self._render(data, self._plan.spec, self._limits, **self._render_options)
         except SourceGoneError:
             logger.info("source generation gone while optimizing; acked as stale")
             return Optimized("stale")

@@ -20,7 +20,7 @@ from gallery.admission import MemoryBudget
 from gallery.engine import estimate_render_mib, render
 from gallery.errors import LimitExceededError, PermanentError, SourceGoneError, TransientError
 from gallery.events import finalize_notification
-from gallery.ids import photo_id, rendition_prefix
+from gallery.ids import motion_name, photo_id, rendition_prefix
 from gallery.lease import LeaseKeeper
 from gallery.logs import log_labels
 from gallery.manifest import ready_fields, rendition_path
@@ -36,6 +36,7 @@ from gallery.model import (
     PhotoStatus,
     RenderResult,
     RenditionSpec,
+    VideoLimits,
 )
 from gallery.optimize import Optimizer
 from gallery.optimize_plan import OptimizePlan, optimization_fields, optimize_spec, pending_optimization
@@ -137,6 +138,13 @@ class ServiceConfig:
                 max_bytes=settings.max_bytes,
                 max_side=settings.max_side,
                 max_frames=settings.max_frames,
+                video=VideoLimits(
+                    max_bytes=settings.video_max_bytes,
+                    max_seconds=settings.video_max_seconds,
+                    max_pixels=settings.video_max_pixels,
+                    max_bitrate=settings.video_max_bitrate,
+                    decode_seconds=settings.video_decode_seconds,
+                ),
             ),
             url_prefix=settings.renditions_url_prefix,
             keep_gps=settings.keep_gps,
@@ -447,7 +455,7 @@ class PhotoService:
         stages = Stages(started)
         stages.mark("begin_ms")
         try:
-            data = self._sources.download(event.bucket, event.name, generation, self._config.limits.max_bytes)
+            data = self._sources.download(event.bucket, event.name, generation, self._config.limits.download_bytes)
             stages.mark("download_ms")
             result, estimate_mib = self._render_admitted(data, event, painter)
             stages.mark("admitted_render_ms")
@@ -548,6 +556,9 @@ class PhotoService:
                 self._renditions.put(path, rendition.data, rendition.content_type)
         for path, rendition in variant_files(result.variants, pid, generation):
             self._renditions.put(path, rendition.data, rendition.content_type)
+        if result.motion is not None:
+            motion = result.motion
+            self._renditions.put(motion_name(pid, generation, motion.extension), motion.data, motion.content_type)
 
     def _source_gone(self, pid: str, event: ObjectEvent) -> Outcome:
         """The generation was live a moment ago and is gone now (deleted or replaced while we read it)."""
@@ -614,6 +625,7 @@ class PhotoService:
             "srcset": {},
             "src": None,
             "preview": None,
+            "motion": None,
         }
         if self._config.presets.presets:
             fields["variants"] = []  # an earlier generation's variants are gone with its files

@@ -199,6 +199,40 @@ class Settings:
     max_frames: int = setting(
         500, "Most frames or pages accepted (animated GIF/WebP, multi-page TIFF, HEIF), from the header.", ge=1
     )
+    videos: bool = setting(
+        True,
+        "Videos (MP4, MOV, WebM, Matroska: H.264, HEVC, VP9, AV1, ProRes, ...) become gallery items: a poster frame "
+        "rendered like a photo, their duration, rate, codec and audio, and a moving preview (docs/videos.md). "
+        "false: a video fails as unsupported_format.",
+    )
+    video_preview: bool = setting(
+        True,
+        "Make a video's moving preview: its first VIDEO_PREVIEW_SECONDS as a silent, looping H.264 MP4 that a "
+        "grid plays on hover. false: videos get their poster only.",
+    )
+    video_preview_seconds: float = setting(3.0, "Length of a video's moving preview, in seconds.", ge=1, le=10)
+    video_preview_width: int = setting(
+        480, "Longest side of a video's moving preview, in pixels (even; never above the video's own).", ge=64, le=1920
+    )
+    video_max_bytes: int = setting(
+        256 * 1024 * 1024, "Largest accepted video upload, in bytes (MAX_BYTES is the photos' limit).", ge=1
+    )
+    video_max_seconds: float = setting(1800.0, "Longest accepted video, in seconds, from its container.", ge=1)
+    video_max_pixels: int = setting(
+        4096 * 2304,
+        "Largest accepted video frame, in pixels, from its stream header (the default takes DCI 4K and every "
+        "phone's UHD, and refuses 8K).",
+        ge=1,
+    )
+    video_max_bitrate: int = setting(
+        250_000_000, "Highest accepted average bitrate of a video, in bits per second (size / duration).", ge=1
+    )
+    video_decode_seconds: float = setting(
+        20.0,
+        "Wall-time budget for demuxing and decoding the frames a video's poster and preview need; a video that "
+        "has not given a usable frame by then fails with decode_too_slow.",
+        ge=1,
+    )
     instance_memory_mib: int = setting(
         2048,
         "Memory of one instance, in MiB (Cloud Run's memory limit). Renders are admitted while their estimated "

@@ -33,7 +33,7 @@ def _job(path: Path, spec: RenditionSpec, limits: Limits, out_dir: Path | None) 
             "file": str(path),
             "out": str(out_dir) if out_dir else None,
             "spec": asdict(spec),
-            "limits": [limits.max_pixels, limits.max_bytes, limits.max_side, limits.max_frames],
+            "limits": asdict(limits),
         }
     )
 
@@ -78,9 +78,8 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
     from gallery.engine.vips import pyvips
     from gallery.errors import GalleryError
 
-    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in job["spec"].items()}
-    spec = RenditionSpec(**fields)
-    limits = Limits(*job["limits"])
+    spec = RenditionSpec.from_dict(job["spec"])
+    limits = Limits.from_dict(job["limits"])
     # The same warm-up in the baseline and the measured process: loaders, encoders and thread pools initialised.
     render(bytes(pyvips.Image.black(64, 48, bands=3).jpegsave_buffer()), spec, limits)
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM restarts from the current RSS

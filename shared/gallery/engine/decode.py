@@ -19,7 +19,7 @@ from gallery.engine.loaders import (
     tiff_declares_alpha,
     tiff_page,
 )
-from gallery.engine.sniff import sniff_format
+from gallery.engine.sniff import is_video, sniff_format
 from gallery.engine.vips import pyvips
 from gallery.errors import CorruptImageError, GalleryError, UnsupportedImageError
 from gallery.model import Limits
@@ -178,6 +178,14 @@ def _decode_heif(data: bytes, max_width: int, limits: Limits, keep_wide_gamut: b
     return Decoded(header=header, image=image)
 
 
+def refuse_video(fmt: str) -> None:
+    """A video reaches the image decoder only when videos are turned off (VIDEOS=false)."""
+    if is_video(fmt):
+        raise UnsupportedImageError(
+            f"the file is a video ({fmt}) and videos are turned off (VIDEOS=false)", code="unsupported_format"
+        )
+
+
 def decode(data: bytes, max_width: int, limits: Limits, keep_wide_gamut: bool = False) -> Decoded:
     """Check the header against `limits`, then decode once, shrinking on load to at most `max_width`.
 
@@ -185,6 +193,7 @@ def decode(data: bytes, max_width: int, limits: Limits, keep_wide_gamut: bool = 
     the P3 profile (see colour.py).
     """
     fmt = sniff_format(data)
+    refuse_video(fmt)
     check_bytes(len(data), limits)
     if fmt in ("heif", "avif"):
         check_isobmff_complete(data)  # libheif would render a truncated file's missing tiles as grey

@@ -30,11 +30,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gallery.engine.decode import refuse_video
 from gallery.engine.header import HeaderFacts, read_header
 from gallery.engine.limits import check_bytes, check_header, check_isobmff_complete
 from gallery.engine.loaders import check_still_image, check_tiff_variant, jpeg_shrink, webp_scale
 from gallery.engine.quality import encode_plan_memory_bytes
-from gallery.engine.sniff import sniff_format
+from gallery.engine.sniff import is_video, sniff_format
 from gallery.model import Limits, RenditionSpec
 
 MIB = 1024 * 1024
@@ -117,6 +118,12 @@ def estimate(facts: HeaderFacts, spec: RenditionSpec) -> MemoryEstimate:
 def estimate_render(data: bytes, spec: RenditionSpec, limits: Limits) -> MemoryEstimate:
     """Read the header of `data`, refuse it if it is over `limits` (as `render` would), and estimate its peak."""
     fmt = sniff_format(data)
+    if is_video(fmt) and spec.video.enabled:
+        from gallery.engine.video.memory import estimate_video  # PyAV: imported by the first video only
+        from gallery.engine.video.probe import probe
+
+        return estimate_video(probe(data, fmt, limits.video), spec)
+    refuse_video(fmt)
     check_bytes(len(data), limits)
     # The checks decode makes before it reads the header, so a refused photo fails with the same code and reason.
     if fmt in ("heif", "avif"):

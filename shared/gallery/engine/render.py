@@ -14,15 +14,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from gallery.engine.colour import ICC_FIELD, INTENT, finish
-from gallery.engine.decode import decode
+from gallery.engine.decode import Decoded, decode
 from gallery.engine.encode import encode
 from gallery.engine.exif import read_exif
 from gallery.engine.placeholder import placeholder_and_colour
 from gallery.engine.quality import QualityChoice, choose_quality, probe_width, served_format
+from gallery.engine.sniff import is_video, sniff_format
 from gallery.engine.vips import ensure_malloc_tuned, pyvips
 from gallery.errors import CorruptImageError
 from gallery.model import (
     EncodedRendition,
+    ExifSummary,
     Limits,
     OutputFormat,
     PreviewResult,
@@ -139,9 +141,13 @@ def render(
     limits: Limits | None = None,
     variants: VariantRequest | None = None,
     on_preview: PreviewSink | None = None,
+    motion: bool = True,
 ) -> RenderResult:
     """Decode `data` once and produce every rendition of `spec`, plus placeholder, colour and EXIF subset,
     then, from the same decode, the variants of the presets in `variants` (gallery.presets).
+
+    A video's renditions are those of its poster frame, and the result carries its facts and (with `motion` and
+    the spec's preview on) its moving preview (gallery.engine.video).
 
     With `on_preview`, the smallest width is made first, straight from the decode, and handed over as a
     `PreviewResult` (its fixed-quality renditions, placeholder and colour) before anything else is encoded; the
@@ -151,9 +157,28 @@ def render(
     """
     ensure_malloc_tuned()
     started = time.perf_counter()
+    limits = limits or Limits()
+    if is_video(sniff_format(data)) and spec.video.enabled:
+        from gallery.engine.video.render import render_video  # PyAV: imported by the first video only
+
+        return render_video(data, spec, limits, variants, on_preview, motion=motion)
     max_width = max(max(spec.widths), variants.max_width if variants else 0)
-    decoded = decode(data, max_width, limits or Limits(), keep_wide_gamut=spec.keep_wide_gamut)
-    decoded_at = time.perf_counter()
+    decoded = decode(data, max_width, limits, keep_wide_gamut=spec.keep_wide_gamut)
+    return render_decoded(decoded, spec, variants, on_preview, started=started, decoded_at=time.perf_counter())
+
+
+def render_decoded(
+    decoded: Decoded,
+    spec: RenditionSpec,
+    variants: VariantRequest | None = None,
+    on_preview: PreviewSink | None = None,
+    *,
+    started: float,
+    decoded_at: float,
+    exif: ExifSummary | None = None,
+) -> RenderResult:
+    """The renditions, placeholder and colour of an image decoded (upright, colour-managed, at most the largest
+    width) by `decode`, or a video's poster frame; `started`/`decoded_at` are `perf_counter` readings."""
     header, current = decoded.header, decoded.image
     renditions: list[EncodedRendition] = []
     try:
@@ -207,7 +232,7 @@ def render(
         renditions=tuple(renditions),
         placeholder=placeholder,
         dominant_color=colour,
-        exif=read_exif(header.exif),
+        exif=exif if exif is not None else read_exif(header.exif),
         render_ms=round((time.perf_counter() - started) * 1000, 1),
         variants=rendered,
         decode_ms=round((decoded_at - started) * 1000, 1),
