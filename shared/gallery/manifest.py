@@ -102,6 +102,9 @@ def ready_fields(
         "preview": None,
         "video": result.video.as_dict() if result.video else None,
         "motion": motion_entry(result.motion, photo_id, generation, url_prefix) if result.motion else None,
+        # A Live Photo's link is made again once this generation is ready (gallery.live_photo).
+        "live_photo": None,
+        "part_of": None,
     }
 
 

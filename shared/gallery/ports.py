@@ -35,6 +35,11 @@ class SourceStore(Protocol):
         """The object's custom metadata at `generation` (empty if it has none); same errors as `download`."""
         ...
 
+    def list_names(self, bucket: str, prefix: str, limit: int = 20) -> list[str]:
+        """Names of the live objects under `prefix` (at most `limit`); raises TransientError when storage is
+        unavailable."""
+        ...
+
 
 class RenditionStore(Protocol):
     """Write access to the renditions bucket."""
@@ -132,6 +137,15 @@ class Registry(Protocol):
     def record_requeue(self, photo_id: str, generation: int, fields: Mapping[str, Any], reason: str) -> bool:
         """Note that a dead letter of `generation` was re-queued (`dead_letters` + 1); True if written.
         See `gallery.registry_rules.requeued_document`."""
+        ...
+
+    def link_live_photo(self, still_id: str, motion_id: str) -> bool:
+        """Link a ready still and a ready short video as one Live Photo, in one transaction over both documents;
+        False (nothing written) if they may not be linked or already are. See `gallery.live_photo`."""
+        ...
+
+    def unlink_live_photo(self, removed_id: str, partner_id: str) -> bool:
+        """Undo the link `partner_id` has to the removed part `removed_id`; False if it had none."""
         ...
 
     def get(self, photo_id: str) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gallery import live_photo
 from gallery.admission import MemoryBudget
 from gallery.engine import estimate_render_mib, render
 from gallery.errors import LimitExceededError, PermanentError, SourceGoneError, TransientError
@@ -446,6 +447,7 @@ class PhotoService:
         # Re-announce and re-queue: if publishing failed after the document was written, this redelivery is the retry.
         self._announce_ready(pid, event)
         self._queue_optimize(pid, event, only_pending=True)
+        self._link_live_photo(pid, event)
         return Outcome.DUPLICATE
 
     def _process(self, pid: str, event: ObjectEvent, started: float, holder: str) -> Outcome:
@@ -492,7 +494,33 @@ class PhotoService:
         self._announce_ready(pid, event)
         self._log_registered(result, len(data), estimate_mib, total_ms)
         self._queue_optimize(pid, event)
+        self._link_live_photo(pid, event)
         return Outcome.REGISTERED
+
+    def _link_live_photo(self, pid: str, event: ObjectEvent) -> None:
+        """Link this ready item with the other part of its Live Photo if that is ready too (gallery.live_photo).
+
+        A TransientError is raised on: the redelivery finds the item ready and links again (the DUPLICATE path).
+        """
+        mine, prefix = live_photo.role(event.name), live_photo.sibling_prefix(event.name)
+        if mine is None or prefix is None:
+            return
+        listed = self._sources.list_names(event.bucket, prefix)
+        for other in live_photo.partners(event.name, listed):
+            other_id = photo_id(event.bucket, other)
+            still, motion = (pid, other_id) if mine == "still" else (other_id, pid)
+            if self._registry.link_live_photo(still, motion):
+                logger.info("live photo linked", extra={"json_fields": {"partner": other, "role": mine}})
+                return
+
+    def _unlink_live_photo(self, pid: str, event: ObjectEvent) -> None:
+        """The deleted part's partner stands on its own again: a still without motion, or a video of its own."""
+        prefix = live_photo.sibling_prefix(event.name)
+        if live_photo.role(event.name) is None or prefix is None:
+            return
+        for other in live_photo.partners(event.name, self._sources.list_names(event.bucket, prefix)):
+            if self._registry.unlink_live_photo(pid, photo_id(event.bucket, other)):
+                logger.info("live photo unlinked", extra={"json_fields": {"partner": other}})
 
     def _queue_optimize(self, pid: str, event: ObjectEvent, *, only_pending: bool = False) -> None:
         """Queue the photo's optimize task on the bulk lane (with `only_pending`, only if the document still waits
@@ -671,6 +699,8 @@ class PhotoService:
             }
             self._publish("photo.deregistered", pid, event, payload)
         removed = self._registry.remove(pid, generation, live_generation=live_generation)
+        if live_generation is None:  # the object is gone (a redelivery unlinks again: it writes only once)
+            self._unlink_live_photo(pid, event)
         self._drop_renditions(pid, up_to=self._removable_up_to(generation, live_generation))
         logger.info("photo deregistered" if removed else "delete of an unregistered, older or live generation")
         return Outcome.DEREGISTERED if removed else Outcome.STALE

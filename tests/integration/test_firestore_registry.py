@@ -167,3 +167,26 @@ def test_remove_keeps_a_document_whose_generation_is_live(registry: FirestoreReg
     assert not registry.remove("p9", 7, live_generation=7)
     assert not registry.remove("p9", 8, live_generation=7)
     assert registry.remove("p9", 7, live_generation=8)
+
+
+def test_a_live_photo_is_linked_and_unlinked_in_one_transaction_over_both_documents(
+    registry: FirestoreRegistry,
+) -> None:
+    still = {"source": {"bucket": "b", "name": "IMG_1.HEIC", "generation": 5}}
+    motion = {"source": {"bucket": "b", "name": "IMG_1.MOV", "generation": 6}}
+    assert registry.begin("still", 5, still, "v1") is BeginOutcome.PROCEED
+    assert registry.begin("motion", 6, motion, "v1") is BeginOutcome.PROCEED
+    assert registry.complete("still", 5, {"media_type": "photo", "motion": None})
+    assert not registry.link_live_photo("still", "motion")  # the video is not ready yet
+    video = {"duration_s": 2.9, "content_identifier": "ID"}
+    assert registry.complete("motion", 6, {"media_type": "video", "video": video, "motion": {"url": "u/m.mp4"}})
+    assert registry.link_live_photo("still", "motion")
+    assert not registry.link_live_photo("still", "motion")  # already linked: nothing written
+    linked_still, linked_motion = registry.get("still"), registry.get("motion")
+    assert linked_still is not None and linked_motion is not None
+    assert linked_still["motion"] == {"url": "u/m.mp4"} and linked_still["live_photo"]["video_id"] == "motion"
+    assert linked_motion["part_of"] == "still"
+    assert registry.unlink_live_photo("still", "motion")
+    unlinked = registry.get("motion")
+    assert unlinked is not None and unlinked["part_of"] is None and unlinked["motion"] == {"url": "u/m.mp4"}
+    assert not registry.unlink_live_photo("still", "motion")

@@ -89,3 +89,13 @@ def test_unreachable_storage_is_transient(monkeypatch: pytest.MonkeyPatch) -> No
     client = storage.Client(project="p", credentials=AnonymousCredentials(), client_options={"api_endpoint": dead})
     with pytest.raises(TransientError):
         GcsRenditionStore(client, "it-renditions", retry_seconds=1).put("x/1/1.webp", b"x", "image/webp")
+
+
+def test_list_names_lists_the_live_objects_under_a_prefix(gcs: FakeGcsInfo) -> None:
+    bucket = gcs.ensure_bucket("it-sources")
+    folder = f"roll-{uuid.uuid4().hex[:8]}/"
+    for name in ("IMG_1.HEIC", "IMG_1.MOV", "IMG_10.HEIC", "IMG_2.HEIC"):
+        bucket.blob(folder + name).upload_from_string(b"x")
+    store = GcsSourceStore(gcs.client())
+    assert store.list_names("it-sources", folder + "IMG_1.") == [folder + "IMG_1.HEIC", folder + "IMG_1.MOV"]
+    assert len(store.list_names("it-sources", folder, limit=3)) == 3

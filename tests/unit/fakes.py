@@ -18,6 +18,7 @@ from gallery.catalog import (
     settled_since,
 )
 from gallery.errors import LimitExceededError, SourceGoneError, TransientError
+from gallery.live_photo import linked_documents, unlinked_document
 from gallery.model import LANE_METADATA_KEY, BeginOutcome, LiveObject, PhotoStatus
 from gallery.registry_rules import (
     DEFAULT_LEASE_SECONDS,
@@ -72,6 +73,9 @@ class FakeSources:
         if len(current[1]) > max_bytes:
             raise LimitExceededError("too large", code="too_large")
         return current[1]
+
+    def list_names(self, bucket: str, prefix: str, limit: int = 20) -> list[str]:
+        return sorted(n for (b, n) in self.objects if b == bucket and n.startswith(prefix))[:limit]
 
     def metadata(self, bucket: str, name: str, generation: int) -> dict[str, str]:
         self.metadata_reads += 1
@@ -213,6 +217,19 @@ class FakeRegistry:
         )
         if new is not None:
             self.docs[photo_id] = new
+        return new is not None
+
+    def link_live_photo(self, still_id: str, motion_id: str) -> bool:
+        linked = linked_documents(self.docs.get(still_id), self.docs.get(motion_id), still_id, motion_id)
+        if linked is None:
+            return False
+        self.docs[still_id], self.docs[motion_id] = copy.deepcopy(linked[0]), copy.deepcopy(linked[1])
+        return True
+
+    def unlink_live_photo(self, removed_id: str, partner_id: str) -> bool:
+        new = unlinked_document(self.docs.get(partner_id), removed_id)
+        if new is not None:
+            self.docs[partner_id] = copy.deepcopy(new)
         return new is not None
 
     def get(self, photo_id: str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from google.api_core.retry import Retry, if_exception_type
 from google.cloud import firestore
 
 from gallery.adapters.classify import classify
+from gallery.live_photo import linked_documents, unlinked_document
 from gallery.model import BeginOutcome, PhotoStatus
 from gallery.registry_rules import (
     DEFAULT_LEASE_SECONDS,
@@ -221,6 +222,45 @@ class FirestoreRegistry:
             return True
 
         return self._run("remove", photo_id, body)
+
+    def _run_pair(self, what: str, first: str, second: str, body: Callable[[Any, Any, Any, Any, Any], bool]) -> bool:
+        """One transaction over two documents (locked in id order inside this process, as `_run` does for one)."""
+        ordered = sorted((first, second))
+        with self._lock(ordered[0]), self._lock(ordered[1]):
+            refs = self._collection.document(first), self._collection.document(second)
+
+            @firestore.transactional
+            def in_transaction(txn: Any) -> bool:
+                snaps = [ref.get(transaction=txn, retry=self._retry, timeout=self._timeout) for ref in refs]
+                docs = [snap.to_dict() if snap.exists else None for snap in snaps]
+                return body(txn, refs[0], docs[0], refs[1], docs[1])
+
+            try:
+                return bool(in_transaction(self._client.transaction(max_attempts=10)))
+            except Exception as err:
+                raise classify(err, f"firestore {what} {first} {second}") from err
+
+    def link_live_photo(self, still_id: str, motion_id: str) -> bool:
+        def body(txn: Any, still_ref: Any, still: Any, motion_ref: Any, motion: Any) -> bool:
+            linked = linked_documents(still, motion, still_id, motion_id)
+            if linked is None:
+                return False
+            now = _now()
+            txn.set(still_ref, {**linked[0], "updated_at": now})
+            txn.set(motion_ref, {**linked[1], "updated_at": now})
+            return True
+
+        return self._run_pair("link_live_photo", still_id, motion_id, body)
+
+    def unlink_live_photo(self, removed_id: str, partner_id: str) -> bool:
+        def body(txn: Any, partner: Any) -> bool:
+            ref, doc = partner
+            new = unlinked_document(doc, removed_id)
+            if new is not None:
+                txn.set(ref, {**new, "updated_at": _now()})
+            return new is not None
+
+        return self._run("unlink_live_photo", partner_id, lambda txn, ref, doc: body(txn, (ref, doc)))
 
     def get(self, photo_id: str) -> dict[str, Any] | None:
         try:

@@ -45,6 +45,15 @@ class GcsSourceStore:
             lane=(blob.metadata or {}).get(LANE_METADATA_KEY),
         )
 
+    def list_names(self, bucket: str, prefix: str, limit: int = 20) -> list[str]:
+        try:
+            blobs = self._client.list_blobs(
+                bucket, prefix=prefix, max_results=limit, timeout=_TIMEOUT, retry=self._retry
+            )
+            return [blob.name for blob in blobs]
+        except Exception as err:
+            raise classify(err, f"list gs://{bucket}/{prefix}") from err
+
     def download(self, bucket: str, name: str, generation: int, max_bytes: int) -> bytes:
         blob = self._client.bucket(bucket).blob(name, generation=generation)
         try:
