@@ -682,7 +682,7 @@ variable "optimize" {
 variable "optimize_quality_target" {
   type        = number
   description = "SSIMULACRA2 score the optimize pass encodes the AVIF renditions to (OPTIMIZE_QUALITY_TARGET)."
-  default     = 73
+  default     = 72.5
 
   validation {
     condition     = var.optimize_quality_target >= 1 && var.optimize_quality_target < 100

@@ -162,7 +162,7 @@ class Settings:
         "only up to FALLBACK_MAX_WIDTH as the fallback (docs/renditions.md). false: photos keep their live set.",
     )
     optimize_quality_target: float = setting(
-        73.0,
+        72.5,
         "SSIMULACRA2 score the optimize pass encodes the AVIF renditions to (searched per photo on a small "
         "rendition, within QUALITY_MIN..QUALITY_MAX).",
         ge=1,

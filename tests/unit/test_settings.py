@@ -84,7 +84,7 @@ def test_a_fast_jpeg_live_set_then_an_avif_optimize_pass_is_the_default_and_a_se
 ) -> None:
     default = Settings()
     assert (default.rendition_formats, default.quality_target, default.rendition_quality) == (("jpeg",), 0, 80)
-    assert (default.optimize, default.optimize_quality_target, default.fallback_max_width) == (True, 73, 1280)
+    assert (default.optimize, default.optimize_quality_target, default.fallback_max_width) == (True, 72.5, 1280)
     monkeypatch.setenv("RENDITION_FORMATS", "avif,jpeg")
     monkeypatch.setenv("QUALITY_TARGET", "75")
     monkeypatch.setenv("OPTIMIZE", "false")
