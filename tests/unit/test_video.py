@@ -272,3 +272,19 @@ def test_container_metadata_gives_the_exif_subset_and_the_live_photo_identifier(
         "gps": {"lat": 48.8584, "lng": 2.2945},
     }
     assert result.video is not None and result.video.content_identifier == "5D6F0C1E-LIVE"
+
+
+def test_the_functions_cold_start_does_not_load_pyav() -> None:
+    """FFmpeg's libraries (about 72 MB) are loaded by the first video, never by a photo's cold start."""
+    import subprocess
+    import sys
+
+    from tests.paths import ROOT
+
+    code = (
+        "import sys; sys.path.insert(0, 'functions/thumbnailer'); import main; "
+        "from gallery.engine import render, estimate_render; "
+        "print(sorted(m for m in sys.modules if m == 'av' or m.startswith('av.')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout

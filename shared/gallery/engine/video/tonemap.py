@@ -87,13 +87,17 @@ class FrameColour:
         linear = self.lut_in[rgb]
         if self.transfer == HLG:
             luma = linear @ _BT2020_LUMA
-            linear *= (np.power(np.maximum(luma, 0), 0.2) * (1000 / 203))[..., None]
+            np.maximum(luma, 0, out=luma)
+            np.power(luma, 0.2, out=luma)
+            luma *= 1000 / 203
+            linear *= luma[..., None]
         if self.transfer is not None:
-            rolled = 1 - (1 - _KNEE) * np.exp(-(linear - _KNEE) / (1 - _KNEE))
-            linear = np.where(linear <= _KNEE, linear, rolled)
-            linear = np.minimum(linear, 1.0)  # the sRGB-curve encode of tone_map_hdr, then its 16-bit cast
+            bright = linear > _KNEE  # the soft knee, on the few values above it
+            linear[bright] = 1 - (1 - _KNEE) * np.exp((_KNEE - linear[bright]) / (1 - _KNEE))
         if self.matrix is not None:
             linear = linear @ self.matrix.T.astype(np.float32)
-        steps = np.clip(linear * _OUT_STEPS + 0.5, 0, _OUT_STEPS).astype(np.int32)
-        srgb: np.ndarray = self.lut_out[steps]
+        linear *= _OUT_STEPS
+        linear += 0.5
+        np.clip(linear, 0, _OUT_STEPS, out=linear)
+        srgb: np.ndarray = self.lut_out[linear.astype(np.uint16)]
         return srgb
