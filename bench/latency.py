@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mimetypes
 import os
 import platform
 import statistics
@@ -38,6 +39,8 @@ FILES = (
     "samples/large/dragonfly_13mp_4x3_progressive.jpg",
     "samples/orientation/landscape_1.jpg",
     "samples/iphone_13_pro_max.heic",
+    "clip:1080p_h264_audio",  # videos made by bench/video.py from the 20 MP photo (4 s, 30 fps)
+    "clip:2160p_hevc_hlg_portrait",
 )
 STAGE_KEYS = ("paint_ms", "begin_ms", "download_ms", "decode_ms", "render_ms", "store_ms", "total_ms")
 OPTIMIZE_KEYS = ("optimized_s", "optimize_render_ms", "served_bytes_before", "served_bytes_after")
@@ -45,7 +48,13 @@ SECTION_START, SECTION_END = "<!-- latency:start -->", "<!-- latency:end -->"
 
 
 def _photo(spec: str) -> tuple[str, bytes]:
-    """The name and bytes of `spec`: a file, or ``FILE@MP``: the file resized to MP megapixels (JPEG Q92)."""
+    """The name and bytes of `spec`: a file, ``FILE@MP``: the file resized to MP megapixels (JPEG Q92), or
+    ``clip:KIND``: a video bench/video.py makes."""
+    if spec.startswith("clip:"):
+        from video import make_clip  # bench/video.py, beside this file
+
+        clip = make_clip(spec.removeprefix("clip:"))
+        return clip.name, clip.read_bytes()
     path, _, megapixels = spec.partition("@")
     data = (ROOT / path).read_bytes()
     if not megapixels:
@@ -62,7 +71,7 @@ def _upload_and_watch(db: Any, stack: Any, bucket: Any, name: str, data: bytes) 
     from gallery.ids import photo_id
 
     ref = db.collection(stack.config.photos_collection).document(photo_id(bucket.name, name))
-    content_type = "image/heic" if name.endswith(".heic") else "image/jpeg"
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     bucket.blob(name).upload_from_string(data, content_type=content_type)
     started = time.monotonic()
     paintable: float | None = None

@@ -74,6 +74,7 @@ def check_catalog(catalog: PhotoCatalog, store: Store) -> None:
             PhotoStatus.RETRYING: 1,
         }
         assert catalog.failure_codes() == {"corrupt_image": 1, "too_large": 1}
+        assert catalog.media_counts() == {"videos": 0, "live_photos": 0}
         settled = catalog.settled_since(T0 + timedelta(minutes=2), 10)
         assert [d["photo_id"] for d in settled] == ["d", "b"]  # c is processing, e retrying, a older
         assert settled[0]["error"]["code"] == "too_large"
@@ -85,5 +86,12 @@ def check_catalog(catalog: PhotoCatalog, store: Store) -> None:
             arrived.wait(0.2)
         assert set(seen[-1]) == set(DOCS), "the change feed delivers every document"
         assert seen[-1]["b"]["status"] == "failed"
+
+        # Videos, and a Live Photo: a still whose video names it in `part_of`; an unlinked video has `part_of` null.
+        store("v", {**doc("v", "ready", 6), "media_type": "video"})
+        store("s", {**doc("s", "ready", 7), "media_type": "photo", "live_photo": {"video_id": "m"}})
+        store("m", {**doc("m", "ready", 8), "media_type": "video", "part_of": "s"})
+        store("u", {**doc("u", "ready", 9), "media_type": "video", "part_of": None})
+        assert catalog.media_counts() == {"videos": 3, "live_photos": 1}
     finally:
         watch.stop()

@@ -3,6 +3,9 @@
 Pure rules over stored documents, shared by `gallery.adapters.firestore_catalog` and the in-memory catalog
 the tests use, so both answer the same questions the same way. The `gallery` CLI and the gallery page read
 through the `PhotoCatalog` port (gallery.ports), never Firestore directly.
+
+A document is a photo or a video (`media_type`, docs/videos.md); the video of a Live Photo has `part_of` (its
+still's id) and the still stands for both (gallery.live_photo).
 """
 
 from __future__ import annotations
@@ -92,6 +95,59 @@ def count_optimizations(docs: Iterable[Doc]) -> dict[str, int]:
         if state in counts:
             counts[state] += 1
     return counts
+
+
+MEDIA_COUNT_KEYS = ("videos", "live_photos")
+"""What `count_media` counts: video documents (a Live Photo's video included), and Live Photos."""
+
+
+def is_video(doc: Doc) -> bool:
+    return doc.get("media_type") == "video"
+
+
+def is_live_motion(doc: Doc) -> bool:
+    """The video of a Live Photo: `part_of` names its still. Matches Firestore's `part_of > ""` (strings only)."""
+    part_of = doc.get("part_of")
+    return isinstance(part_of, str) and part_of > ""
+
+
+def is_live_still(doc: Doc) -> bool:
+    """The still of a Live Photo: a photo whose `live_photo` names its video."""
+    return not is_video(doc) and bool((doc.get("live_photo") or {}).get("video_id"))
+
+
+def count_media(docs: Iterable[Doc]) -> dict[str, int]:
+    """How many documents are videos, and how many Live Photos there are (one per linked video)."""
+    counts = dict.fromkeys(MEDIA_COUNT_KEYS, 0)
+    for doc in docs:
+        counts["videos"] += is_video(doc)
+        counts["live_photos"] += is_live_motion(doc)
+    return counts
+
+
+def duration_text(seconds: Any) -> str:
+    """A duration as a player shows it, to the nearest second: ``0:07``, ``12:34``, ``1:02:03``; "" if unknown."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
+        return ""
+    whole = int(seconds + 0.5)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def media_kind(doc: Doc) -> str:
+    """What an item is, as `gallery ls` shows it: ``photo``, ``video 0:07``, ``live photo`` or ``live motion``
+    (the video of a Live Photo). "" while a render has yet to tell (a document not ready without `media_type`);
+    a ready document from before videos were taken is a photo."""
+    if is_live_motion(doc):
+        return "live motion"
+    if is_video(doc):
+        return " ".join(filter(None, ("video", duration_text((doc.get("video") or {}).get("duration_s")))))
+    if is_live_still(doc):
+        return "live photo"
+    if doc.get("media_type") == "photo" or PhotoStatus.of(doc) is PhotoStatus.READY:
+        return "photo"
+    return ""
 
 
 def settled_since(docs: Iterable[Doc], since: datetime, limit: int) -> list[Doc]:

@@ -75,6 +75,8 @@ class PhotoFigures:
     recent_failures_by_code: dict[str, int]
     optimization: dict[str, int] = field(default_factory=dict)
     """Photos the optimize pass has pending, done and failed."""
+    media: dict[str, int] = field(default_factory=dict)
+    """How many items are videos (a Live Photo's video included) and how many are Live Photos."""
 
     @property
     def per_minute(self) -> float:
@@ -110,6 +112,7 @@ class PipelineStatus:
                 "total": sum(p.by_status.values()),
                 "by_status": dict(p.by_status),
                 "optimization": dict(p.optimization),
+                "media": dict(p.media),
             },
             "throughput": {
                 "window_minutes": p.window_minutes,
@@ -155,6 +158,7 @@ def photo_figures(
     window_minutes: float,
     capped: bool = False,
     optimization: Mapping[str, int] | None = None,
+    media: Mapping[str, int] | None = None,
 ) -> PhotoFigures:
     """The photo side of the status from the counts, the documents settled in the window and the failure codes."""
     ready = [doc for doc in settled if PhotoStatus.of(doc) is PhotoStatus.READY]
@@ -173,6 +177,7 @@ def photo_figures(
         failures_by_code=_most_first(failure_codes),
         recent_failures_by_code=_most_first(count_failure_codes(failed)),
         optimization=dict(optimization or {}),
+        media=dict(media or {}),
     )
 
 
@@ -202,6 +207,7 @@ def collect(
         window_minutes=window_minutes,
         capped=len(settled) >= MAX_SETTLED_READ,
         optimization=catalog.optimization_counts(),
+        media=catalog.media_counts(),
     )
     unknown = QueueFigures()
     dead = dead_letter_subscription

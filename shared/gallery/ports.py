@@ -194,6 +194,10 @@ class PhotoCatalog(Protocol):
         """How many photos the optimize pass has pending, done and failed (`catalog.count_optimizations`)."""
         ...
 
+    def media_counts(self) -> dict[str, int]:
+        """How many items are videos and how many are Live Photos (`catalog.count_media`)."""
+        ...
+
     def settled_since(self, since: datetime, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` documents that became ready or failed at or after `since` (by `updated_at`), newest first."""
         ...

@@ -23,10 +23,20 @@ from gallery_cli import (
     s3import,
     status_command,
 )
-from gallery_cli.base import PHOTO_SUFFIXES, EnvFileOption, JsonOption, app, err, out
+from gallery_cli.base import MEDIA_SUFFIXES, PHOTO_SUFFIXES, VIDEO_SUFFIXES, EnvFileOption, JsonOption, app, err, out
 from gallery_cli.terminal import safe_text
 
-__all__ = ["PHOTO_SUFFIXES", "EnvFileOption", "JsonOption", "app", "err", "main", "out"]
+__all__ = [
+    "MEDIA_SUFFIXES",
+    "PHOTO_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "EnvFileOption",
+    "JsonOption",
+    "app",
+    "err",
+    "main",
+    "out",
+]
 COMMAND_MODULES = (drop, listing, render, presets, backfill, s3import, failures, calibrate, status_command, prune)
 
 

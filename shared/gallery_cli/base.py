@@ -34,7 +34,7 @@ from gallery_cli.terminal import SafeConsole, safe_text, visible
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
-    help="`gallery`: drop photos in, list and inspect what is registered, backfill, import, render locally.",
+    help="`gallery`: drop photos and videos in, list and inspect what is registered, backfill, import, render locally.",
 )
 out = SafeConsole()
 err = SafeConsole(stderr=True)
@@ -45,6 +45,10 @@ EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv"})
+MEDIA_SUFFIXES = PHOTO_SUFFIXES | VIDEO_SUFFIXES
+"""The file names `gallery drop` picks from a folder and `gallery import` from a bucket (the function decides by
+the bytes, not the name)."""
 
 EnvFileOption = Annotated[
     Path | None, typer.Option("--env-file", help="KEY=VALUE file to attach to (default: .devstack.env if found)")

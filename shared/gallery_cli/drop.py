@@ -1,4 +1,5 @@
-"""`gallery drop`: upload photos into the uploads bucket; each upload is a notification and gets processed."""
+"""`gallery drop`: upload photos and videos into the uploads bucket; each upload is a notification and gets
+processed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import typer
 
 from gallery.ids import photo_id
 from gallery_cli.base import (
-    PHOTO_SUFFIXES,
+    MEDIA_SUFFIXES,
     EnvFileOption,
     JsonOption,
     app,
@@ -28,7 +29,7 @@ def _collect(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES))
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES))
         elif path.is_file():
             files.append(path)
         else:
@@ -38,19 +39,19 @@ def _collect(paths: list[Path]) -> list[Path]:
 
 @app.command()
 def drop(
-    paths: Annotated[list[Path], typer.Argument(help="Photos or folders of photos")],
+    paths: Annotated[list[Path], typer.Argument(help="Photos and videos, or folders of them")],
     prefix: Annotated[str, typer.Option(help="Object-name prefix in the uploads bucket")] = "",
     env_file: EnvFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Upload photos into the uploads bucket; each becomes a notification and is processed."""
+    """Upload photos and videos into the uploads bucket; each becomes a notification and is processed."""
     from gallery.wiring import storage_client
 
     settings = load_settings(env_file)
     preflight("storage")
     files = _collect(paths)
     if not files:
-        err.print("[yellow]no photos found[/yellow]")
+        err.print("[yellow]no photos or videos found[/yellow]")
         raise typer.Exit(1)
     bucket = storage_client(settings).bucket(settings.uploads_bucket)
     uploaded: list[dict[str, Any]] = []
@@ -66,4 +67,4 @@ def drop(
     if as_json:
         out.print_json(json.dumps(uploaded))
     else:
-        out.print(f"uploaded {len(uploaded)} photo(s) to gs://{settings.uploads_bucket}")
+        out.print(f"uploaded {len(uploaded)} file(s) to gs://{settings.uploads_bucket}")

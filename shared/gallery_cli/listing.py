@@ -1,4 +1,8 @@
-"""`gallery ls` and `gallery show`: the registered photos, read through the photo catalog."""
+"""`gallery ls` and `gallery show`: the registered photos and videos, read through the photo catalog.
+
+`ls` says what each item is (`gallery.catalog.media_kind`): a photo, a video and its duration, the still of a
+Live Photo, or a Live Photo's video (`live motion`, which the gallery page does not show as a tile of its own).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from gallery.catalog import media_kind
 from gallery.model import PhotoStatus
 from gallery_cli.base import EnvFileOption, JsonOption, app, err, load_settings, out, preflight
 from gallery_cli.resolve import matches, only_match
@@ -21,7 +26,8 @@ def list_photos(
     env_file: EnvFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List registered photos, newest first, with their status and size, and how many have each status."""
+    """List registered photos and videos, newest first, with their status, kind and size, and how many have each
+    status."""
     from gallery.wiring import build_catalog
 
     settings = load_settings(env_file)
@@ -31,7 +37,7 @@ def list_photos(
     if as_json:
         out.print_json(json.dumps(docs, default=str))
         return
-    table = Table("photo id", "object", "gen", "status", "size", "renditions", "error")
+    table = Table("photo id", "object", "gen", "status", "kind", "size", "renditions", "error")
     for doc in docs:
         source = doc.get("source") or {}
         error = doc.get("error") or {}
@@ -44,6 +50,7 @@ def list_photos(
                     source.get("name", ""),
                     source.get("generation", ""),
                     doc.get("status", ""),
+                    media_kind(doc),
                     size,
                     len(doc.get("renditions") or []),
                     f"{error.get('code', '')}: {error.get('reason', '')}" if error else "",

@@ -30,7 +30,7 @@ from gallery.model import LANE_METADATA_KEY
 from gallery.service import ServiceConfig
 from gallery_cli.backfill import Candidate, PublishResult, publish_with_progress
 from gallery_cli.base import (
-    PHOTO_SUFFIXES,
+    MEDIA_SUFFIXES,
     EnvFileOption,
     JsonOption,
     app,
@@ -226,10 +226,11 @@ def import_s3(
     s3 = _s3_client(endpoint_url, region)
     uploads = storage_client(settings).bucket(settings.uploads_bucket)
     listed = _list_source(s3, source, source_bucket, prefix, all_files)
-    items = _plan(listed, prefix, dest_prefix, _existing(uploads, dest_prefix), settings.max_bytes)
+    largest = max(settings.max_bytes, settings.video_max_bytes)  # a photo's limit, or a video's
+    items = _plan(listed, prefix, dest_prefix, _existing(uploads, dest_prefix), largest)
     run = ImportRun(source, settings.uploads_bucket, dry_run, items)
     if not dry_run and run.to_copy:
-        _copy_all(s3, source_bucket, uploads, run.to_copy, concurrency, settings.max_bytes, lane)
+        _copy_all(s3, source_bucket, uploads, run.to_copy, concurrency, largest, lane)
     copied = run.copied
     if target and copied:
         _queue_on_bulk_lane(target, settings.uploads_bucket, copied)
@@ -255,7 +256,7 @@ def _list_source(s3: Any, source: str, bucket: str, prefix: str, all_files: bool
         return [
             o
             for o in _list_s3(s3, bucket, prefix)
-            if not o["Key"].endswith("/") and (all_files or any(o["Key"].lower().endswith(s) for s in PHOTO_SUFFIXES))
+            if not o["Key"].endswith("/") and (all_files or any(o["Key"].lower().endswith(s) for s in MEDIA_SUFFIXES))
         ]
     except NoCredentialsError:
         fail("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an instance role")

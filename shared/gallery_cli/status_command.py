@@ -1,4 +1,5 @@
-"""`gallery status`: each lane's backlog and oldest unacknowledged message, the dead letters, and the photos.
+"""`gallery status`: each lane's backlog and oldest unacknowledged message, the dead letters, and the photos (how
+many of them are videos and Live Photos).
 
 Queue figures come through the `QueueMetrics` port: the local emulator's own when ``PUBSUB_EMULATOR_HOST`` is set,
 Cloud Monitoring's Pub/Sub subscription metrics otherwise (they lag a few minutes). Photo figures come from the
@@ -9,6 +10,7 @@ photo documents (count aggregations, the documents settled in the last ``--windo
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated
 
 import typer
@@ -29,6 +31,12 @@ def age_text(seconds: float | None) -> str:
     if whole < 3600:
         return f"{whole // 60}m {whole % 60:02d}s"
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+def media_text(media: Mapping[str, int]) -> str:
+    """``media: 3 videos, 1 Live Photo`` (a Live Photo's video is one of the videos)."""
+    videos, live = media.get("videos", 0), media.get("live_photos", 0)
+    return f"media: {videos} video{'' if videos == 1 else 's'}, {live} Live Photo{'' if live == 1 else 's'}"
 
 
 def _figure(value: float | int | None, unit: str = "") -> str:
@@ -55,6 +63,8 @@ def print_status(status: PipelineStatus) -> None:
     p = status.photos
     counts = ", ".join(f"{n} {name}" for name, n in p.by_status.items())
     out.print(f"photos: {sum(p.by_status.values())} ({counts})", highlight=False)
+    if p.media:
+        out.print(media_text(p.media), highlight=False)
     if any(p.optimization.values()):
         optimized = ", ".join(f"{n} {state}" for state, n in p.optimization.items())
         out.print(f"optimize pass: {optimized}", highlight=False)
@@ -80,7 +90,8 @@ def status(
     env_file: EnvFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Backlog and oldest message per lane, dead letters, photo counts, throughput, render p50/p95, failures."""
+    """Backlog and oldest message per lane, dead letters, photo, video and Live Photo counts, throughput, render
+    p50/p95, failures."""
     from gallery.wiring import build_catalog, build_queue_metrics
 
     settings = load_settings(env_file)

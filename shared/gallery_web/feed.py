@@ -5,6 +5,10 @@ re-attaches if it dies). Every change carries the full set of documents, so the 
 holds (`gallery.catalog.changes`) and hands each subscriber ``("upsert", doc)`` /
 ``("remove", {"photo_id": ...})`` events. `publish_status` hands them the pipeline status (the queue panel's
 figures) as ``("status", {...})`` and keeps the latest for pages that connect later.
+
+The feed holds the items the gallery shows (`gallery_items`): the video of a Live Photo is left out, since its
+still stands for both and carries its motion. When a video becomes part of a Live Photo its tile is removed, and
+when it stands on its own again (its still deleted) the tile comes back.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from gallery.catalog import changes
+from gallery.live_photo import shown_in_gallery
 from gallery.ports import PhotoCatalog, Watch
 
 logger = logging.getLogger(__name__)
@@ -43,6 +48,11 @@ def photo_json(photo_id: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
     doc = jsonable(dict(data or {}))
     doc.setdefault("photo_id", photo_id)
     return dict(doc)
+
+
+def gallery_items(docs: Mapping[str, Mapping[str, Any] | None]) -> dict[str, dict[str, Any]]:
+    """The documents the gallery shows as tiles, as JSON, by id: every one but a Live Photo's video."""
+    return {pid: photo_json(pid, data) for pid, data in docs.items() if shown_in_gallery(data or {})}
 
 
 class Subscription:
@@ -135,8 +145,9 @@ class PhotoFeed:
                 sub.put(("status", status))
 
     def apply(self, docs: Mapping[str, Mapping[str, Any] | None]) -> list[Event]:
-        """Replace the state with `docs` (a full result set) and publish what changed; returns the events."""
-        fresh = {pid: photo_json(pid, data) for pid, data in docs.items()}
+        """Replace the state with `docs` (a full result set, shown or not) and publish what changed in what the
+        gallery shows; returns the events."""
+        fresh = gallery_items(docs)
         with self._lock:
             events: list[Event] = [
                 (kind, {"photo_id": pid} if doc is None else dict(doc)) for kind, pid, doc in changes(self._docs, fresh)

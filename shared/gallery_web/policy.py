@@ -3,7 +3,8 @@
 The server listens on the loopback interface and reads Firestore with the operator's credentials, so a web page
 on another origin must not be able to read it: a DNS-rebinding page reaches 127.0.0.1 under its own host name,
 which the Host allowlist refuses. The Content Security Policy lets the page run only its own script and style
-files and load images only from itself and the renditions' origin.
+files, load images only from itself and the renditions' origin, and play media (the videos' and Live Photos'
+moving previews, stored beside the renditions) only from the renditions' origin.
 """
 
 from __future__ import annotations
@@ -33,14 +34,18 @@ def origin(url: str) -> str:
 
 
 def content_security_policy(image_origins: Iterable[str]) -> str:
-    """The page's policy: own scripts and styles only, images from here, thumbhash data URLs and the renditions."""
-    images = " ".join(["'self'", "data:", *sorted({o for o in image_origins if o})])
+    """The page's policy: own scripts and styles only, images from here, thumbhash data URLs and the renditions,
+    video from here and the renditions (the moving previews)."""
+    renditions = sorted({o for o in image_origins if o})
+    images = " ".join(["'self'", "data:", *renditions])
+    media = " ".join(["'self'", *renditions])
     return "; ".join(
         [
             "default-src 'none'",
             "script-src 'self'",
             "style-src 'self'",
             f"img-src {images}",
+            f"media-src {media}",
             "connect-src 'self'",
             "base-uri 'none'",
             "form-action 'self'",

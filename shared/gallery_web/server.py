@@ -3,10 +3,11 @@
 Routes:
 
 - ``GET /`` — the page (``static/index.html``; everything it loads is served from here, no CDN);
-- ``GET /api/photos?limit=N`` — photo documents, newest first (``created_at`` descending), from the catalog;
-- ``GET /api/photos/<photo_id>`` — one document, 404 if there is none;
+- ``GET /api/photos?limit=N`` — the gallery's items among the N newest documents (``created_at`` descending),
+  from the catalog: photos and videos, but not the video of a Live Photo (its still stands for both);
+- ``GET /api/photos/<photo_id>`` — one document, any (a Live Photo's video too), 404 if there is none;
 - ``GET /api/status`` — the latest pipeline status (`gallery status --json`'s shape), 503 until the first read;
-- ``GET /api/events`` — ``text/event-stream``: ``snapshot`` (every document) and the latest ``status`` on connect,
+- ``GET /api/events`` — ``text/event-stream``: ``snapshot`` (every item shown) and the latest ``status`` on connect,
   then ``upsert`` and ``remove`` as the catalog's change feed sees documents change, ``status`` whenever the
   status poller reads it again, and a comment every 15 s as a keep-alive;
 - ``GET /healthz`` — ``ok`` once the listener has delivered its first snapshot.
@@ -26,6 +27,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, jsonify, request, send_from_directory
 
+from gallery.live_photo import shown_in_gallery
 from gallery.ports import PhotoCatalog
 from gallery_web.feed import PhotoFeed, photo_json
 from gallery_web.policy import (
@@ -56,7 +58,8 @@ def create_app(
     image_origins: Sequence[str] = (),
     max_streams: int = DEFAULT_MAX_STREAMS,
 ) -> Flask:
-    """The page's app. `image_origins` are the origins the renditions are served from (for the CSP)."""
+    """The page's app. `image_origins` are the origins the renditions are served from (for the CSP: the images and
+    the videos' moving previews)."""
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     # Werkzeug answers 400 to a Host header outside this list (the port is not compared).
     app.config["TRUSTED_HOSTS"] = list(allowed_hosts)
@@ -94,7 +97,8 @@ def create_app(
     @app.get("/api/photos")
     def api_photos() -> Response:
         limit = min(max(request.args.get("limit", 500, type=int) or 500, 1), MAX_LIMIT)
-        photos = [photo_json(str(doc.get("photo_id", "")), doc) for doc in catalog.recent(limit)]
+        docs = catalog.recent(limit)
+        photos = [photo_json(str(doc.get("photo_id", "")), doc) for doc in docs if shown_in_gallery(doc)]
         return jsonify({"photos": photos})
 
     @app.get("/api/photos/<photo_id>")

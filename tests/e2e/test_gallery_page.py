@@ -2,7 +2,8 @@
 
 Upload → the tile appears with an ``<img srcset>`` listing every rendition and the browser loads one; a broken
 upload shows as failed with its reason; delete → the tile goes; all without a reload and without any request
-leaving 127.0.0.1. The screenshot lands in ``test-artifacts/gallery.png``.
+leaving 127.0.0.1. A video shows its poster with a play badge and its duration and plays its moving preview on
+hover; a Live Photo is one tile with a LIVE badge. The screenshots land in ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from google.cloud import firestore
 from playwright.sync_api import Browser, Page, Route, expect
 from werkzeug.serving import make_server
 
+from gallery.catalog import duration_text
 from gallery_devstack.processes import REPO_ROOT
 from gallery_devstack.stack import DevStack
 from gallery_web.feed import PhotoFeed
 from gallery_web.server import create_app
 from tests.e2e.conftest import DEFAULT_FORMATS, TIMEOUT_MS, Harness
 from tests.paths import ORIENTATION, SAMPLES
+from tests.polling import wait_until
 from tests.unit.fakes import FakeCatalog
+from tests.video_files import Clip, make_video
 
 SCREENSHOT = REPO_ROOT / "test-artifacts" / "gallery.png"
 
@@ -51,7 +55,8 @@ def _tile(photo: str) -> str:
     return f'.tile[data-photo-id="{photo}"]'
 
 
-def test_photos_appear_fail_and_disappear_live(site: Harness, browser: Browser) -> None:
+def _watched_page(browser: Browser) -> tuple[Page, list[str], list[str], dict[str, int]]:
+    """A page that records its errors, the requests it tried outside 127.0.0.1 (refused) and the responses."""
     page: Page = browser.new_page(viewport={"width": 1200, "height": 820})
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
@@ -70,6 +75,11 @@ def test_photos_appear_fail_and_disappear_live(site: Harness, browser: Browser) 
             route.abort()
 
     page.route("**/*", local_only)
+    return page, errors, foreign, loaded
+
+
+def test_photos_appear_fail_and_disappear_live(site: Harness, browser: Browser) -> None:
+    page, errors, foreign, loaded = _watched_page(browser)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.goto(site.stack.gallery_url)
     page.wait_for_selector("body[data-loaded=true]")
@@ -259,3 +269,83 @@ def test_a_photo_still_processing_is_painted_from_its_preview_then_replaced(brow
     finally:
         page.close()
         server.shutdown()
+
+
+def _ready(doc: dict[str, Any] | None) -> bool:
+    return doc is not None and doc["status"] == "ready"
+
+
+def _plays(video: Any) -> bool:
+    return bool(video.evaluate("v => !v.paused && v.currentTime > 0 && v.readyState >= 2"))
+
+
+def test_videos_and_live_photos_in_the_grid(site: Harness, browser: Browser) -> None:
+    """A video: its poster, a play badge with its duration, and its moving preview playing on hover. A Live Photo
+    (a HEIC and a MOV of the same name): one tile, the still's, with a LIVE badge, playing the video's preview."""
+    clip, still, motion = "motion/clip.mp4", "motion/roll/IMG_0001.HEIC", "motion/roll/IMG_0001.MOV"
+    site.upload(clip, make_video(Clip(seconds=4.0)), content_type="video/mp4")
+    site.upload(still, (SAMPLES / "iphone_13_pro_max.heic").read_bytes(), content_type="image/heic")
+    site.upload(motion, make_video(Clip(codec="hevc", container="mov", seconds=2.5)), content_type="video/quicktime")
+    video_doc = site.wait_doc(clip, _ready, timeout=120)
+    still_doc = site.wait_doc(still, lambda d: _ready(d) and bool((d or {}).get("motion")), timeout=120)
+    motion_doc = site.wait_doc(motion, lambda d: _ready(d) and bool((d or {}).get("part_of")), timeout=120)
+    assert video_doc is not None and still_doc is not None and motion_doc is not None
+    assert video_doc["media_type"] == "video" and video_doc["motion"]["url"]
+    assert still_doc["live_photo"]["video_id"] == motion_doc["photo_id"] and still_doc["motion"] == motion_doc["motion"]
+
+    page, errors, foreign, loaded = _watched_page(browser)
+    page.goto(site.stack.gallery_url)
+    page.wait_for_selector("body[data-loaded=true]")
+
+    # The video: its poster (the normal srcset), a play badge and its duration.
+    tile = _tile(video_doc["photo_id"])
+    page.wait_for_selector(f"{tile}[data-status=ready][data-media=video].loaded img.photo")
+    assert page.locator(f"{tile} img.photo").get_attribute("src") == video_doc["src"]
+    expect(page.locator(f"{tile} .badge.media.video .play")).to_be_visible()
+    duration = duration_text(video_doc["video"]["duration_s"])
+    assert duration == "0:04"
+    expect(page.locator(f"{tile} .badge.media.video .duration")).to_have_text(duration)
+    assert page.locator(f"{tile} video").count() == 0, "no video before a hover"
+
+    # The Live Photo: one tile, the still's, with a LIVE badge; the MOV is no tile of its own.
+    live = _tile(still_doc["photo_id"])
+    page.wait_for_selector(f"{live}[data-status=ready][data-media=live].loaded img.photo")
+    expect(page.locator(f"{live} .badge.media.live")).to_have_text("LIVE")
+    expect(page.locator(_tile(motion_doc["photo_id"]))).to_have_count(0)
+    expect(page.locator(".tile figcaption", has_text="IMG_0001.")).to_have_count(1)
+
+    # Hovering the video's tile plays its moving preview over the poster; leaving removes it.
+    page.hover(tile)
+    video = page.locator(f"{tile} video.motion")
+    expect(video).to_have_count(1)
+    assert video.get_attribute("src") == video_doc["motion"]["url"]
+    assert video.evaluate("v => [v.muted, v.loop, v.playsInline]") == [True, True, True]
+    assert wait_until(lambda: _plays(video), timeout=TIMEOUT_MS / 1000), "the moving preview does not play"
+    page.wait_for_selector(f"{tile}.moving")
+    assert loaded.get(video_doc["motion"]["url"]) in (200, 206)
+    page.screenshot(path=str(SCREENSHOT.with_name("gallery-video-hover.png")))
+    page.mouse.move(0, 0)
+    expect(video).to_have_count(0)
+
+    # Hovering the Live Photo plays the video's preview the same way.
+    page.hover(live)
+    live_video = page.locator(f"{live} video.motion")
+    expect(live_video).to_have_count(1)
+    assert live_video.get_attribute("src") == still_doc["motion"]["url"]
+    assert wait_until(lambda: _plays(live_video), timeout=TIMEOUT_MS / 1000), "the Live Photo does not play"
+    page.mouse.move(0, 0)
+    expect(live_video).to_have_count(0)
+
+    # The queue panel counts them: the clip and the MOV are videos, the pair one Live Photo.
+    expect(page.locator('#queues [data-fact="media"]')).to_have_text("2 videos, 1 Live Photo")
+
+    # The details say what the video is.
+    page.click(tile)
+    page.wait_for_selector("dialog#details[open]")
+    facts = page.inner_text("dialog#details .facts")
+    assert f"{duration}, 24 fps, h264, silent" in facts
+    page.keyboard.press("Escape")
+
+    assert foreign == [], "the page must not reach outside 127.0.0.1"
+    assert [e for e in errors if "favicon" not in e] == []
+    page.close()

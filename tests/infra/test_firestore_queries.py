@@ -162,6 +162,7 @@ CALLS: dict[str, Callable[[FirestoreCatalog], object]] = {
     "failures": lambda c: [c.failures(), c.failures("corrupt_image", 10)],
     "counts": lambda c: c.counts(),
     "optimization_counts": lambda c: c.optimization_counts(),
+    "media_counts": lambda c: c.media_counts(),
     "settled_since": lambda c: c.settled_since(datetime(2024, 1, 1, tzinfo=UTC), 100),
     "failure_codes": lambda c: c.failure_codes(),
     "watch": _watch_and_stop,
@@ -314,6 +315,8 @@ def test_the_catalog_queries_are_the_known_shapes() -> None:
         "WHERE status == ? ORDER BY created_at DESCENDING",
         "WHERE status == ?",
         "WHERE optimization_status == ?",
+        "WHERE media_type == ?",
+        "WHERE part_of > ?",
         "WHERE updated_at >= ? ORDER BY updated_at DESCENDING",
     }
 
@@ -321,7 +324,11 @@ def test_the_catalog_queries_are_the_known_shapes() -> None:
 def test_the_write_heavy_fields_are_exempt() -> None:
     exempt = declared_exemptions()
     assert {"lease_expires_at", "renditions", "srcset", "preview", "timings", "optimization"} <= exempt
-    queried = {"status", "optimization_status", "created_at", "updated_at", "exif", "exif.taken_at"}
+    assert {"video", "motion"} <= exempt  # a video's facts and its moving preview: read, never queried
+    queried = {
+        *("status", "optimization_status", "created_at", "updated_at", "exif", "exif.taken_at"),
+        *("media_type", "part_of"),  # `gallery status` counts videos and Live Photos by them
+    }
     assert not {path for path in queried if not declared().single_field(path)}
     fields = module()["locals"]["photo_unindexed_fields"]
     assert len(fields) == len(set(fields)), "a field listed twice"

@@ -9,6 +9,7 @@ from typing import Any
 
 from gallery.catalog import (
     Failure,
+    count_media,
     count_optimizations,
     count_statuses,
     failure_codes,
@@ -286,6 +287,9 @@ class FakeCatalog:
 
     def optimization_counts(self) -> dict[str, int]:
         return count_optimizations(self.docs.values())
+
+    def media_counts(self) -> dict[str, int]:
+        return count_media(self.docs.values())
 
     def settled_since(self, since: datetime, limit: int) -> list[dict[str, Any]]:
         docs = [{"photo_id": pid, **doc} for pid, doc in self.docs.items()]

@@ -1,19 +1,23 @@
-"""Pure parts of the `gallery backfill` and `gallery import` commands."""
+"""Pure parts of the `gallery backfill`, `gallery import` and `gallery drop` commands."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gallery.events import finalize_notification, parse_message
 from gallery.model import EventKind
+from gallery_cli.app import MEDIA_SUFFIXES, PHOTO_SUFFIXES, VIDEO_SUFFIXES
 from gallery_cli.backfill import RateLimiter, topic_path
 from gallery_cli.base import unreachable_emulators
+from gallery_cli.drop import _collect as collect_drop
 from gallery_cli.s3import import Existing, decide, destination_name, gcs_md5, parse_s3_url, s3_md5
+from gallery_cli.s3import import _list_source as list_s3_source
 from gallery_cli.status import Pending, WaitResult, classify, is_settled
 
 NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
@@ -149,3 +153,25 @@ def test_wait_hint_names_a_spec_mismatch() -> None:
     assert WaitResult().hint(SPEC) is None
     hint = WaitResult(pending=[Pending("p", 1, "a.jpg")], other_spec={"v1-other": 1}).hint(SPEC)
     assert hint is not None and "v1-other (1)" in hint and SPEC in hint
+
+
+def test_drop_and_import_take_photos_and_videos(tmp_path: Path) -> None:
+    assert {".mp4", ".mov", ".m4v", ".webm", ".mkv"} == VIDEO_SUFFIXES
+    assert MEDIA_SUFFIXES == PHOTO_SUFFIXES | VIDEO_SUFFIXES and ".heic" in PHOTO_SUFFIXES
+    names = ["a.jpg", "roll/IMG_1.HEIC", "roll/IMG_1.MOV", "clip.mp4", "b.webm", "c.mkv", "d.m4v", "notes.txt"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    picked = {p.relative_to(tmp_path).as_posix() for p in collect_drop([tmp_path])}
+    assert picked == set(names) - {"notes.txt"}
+
+    class Pages:
+        def paginate(self, **_: Any) -> list[dict[str, Any]]:
+            return [{"Contents": [{"Key": name} for name in [*names, "roll/"]]}]
+
+    class S3:
+        def get_paginator(self, _: str) -> Pages:
+            return Pages()
+
+    listed = {o["Key"] for o in list_s3_source(S3(), "s3://b/", "b", "", False)}
+    assert listed == set(names) - {"notes.txt"}

@@ -9,6 +9,7 @@ from typing import Any
 from gallery.errors import TransientError
 from gallery.model import PhotoStatus, QueueFigures
 from gallery.pipeline_status import Lane, collect, configured_lanes, percentile, photo_figures
+from gallery_cli.status_command import media_text
 from tests.unit.fakes import FakeCatalog
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -82,6 +83,9 @@ def test_collect_reads_the_lanes_dead_letters_and_photos_into_the_documented_jso
             "b": {**photo("ready", 30, 999.0), "optimization_status": "pending"},  # outside the 15-minute window
             "c": photo("failed", 2, code="corrupt_image"),
             "d": photo("processing", 0.5),
+            "e": {**photo("ready", 40), "media_type": "photo", "live_photo": {"video_id": "f"}},
+            "f": {**photo("ready", 40), "media_type": "video", "part_of": "e"},
+            "g": {**photo("ready", 40), "media_type": "video"},
         }
     )
     queues = StubQueues({LIVE: QueueFigures(2, 31.24), BULK: QueueFigures(0, 0.0), DEAD: QueueFigures(1, 600.0)})
@@ -98,9 +102,10 @@ def test_collect_reads_the_lanes_dead_letters_and_photos_into_the_documented_jso
         ],
         "dead_letters": {"subscription": DEAD, "count": 1, "oldest_unacked_age_seconds": 600.0},
         "photos": {
-            "total": 4,
-            "by_status": {"processing": 1, "ready": 2, "failed": 1, "retrying": 0},
+            "total": 7,
+            "by_status": {"processing": 1, "ready": 5, "failed": 1, "retrying": 0},
             "optimization": {"pending": 1, "done": 1, "failed": 0},
+            "media": {"videos": 2, "live_photos": 1},
         },
         "throughput": {
             "window_minutes": 15,
@@ -125,3 +130,9 @@ def test_an_unreadable_queue_source_leaves_the_photo_figures_and_says_why() -> N
     ]
     assert status["dead_letters"] is None
     assert status["photos"]["by_status"]["ready"] == 1
+
+
+def test_the_media_line_counts_videos_and_live_photos() -> None:
+    assert media_text({"videos": 3, "live_photos": 1}) == "media: 3 videos, 1 Live Photo"
+    assert media_text({"videos": 1, "live_photos": 0}) == "media: 1 video, 0 Live Photos"
+    assert media_text({}) == "media: 0 videos, 0 Live Photos"

@@ -143,3 +143,48 @@ def test_status_poller_publishes_each_read_and_a_failed_read_as_an_error() -> No
     running.start()
     assert ticks.wait(5), "the first read happens at start, not after an interval"
     running.stop()
+
+
+STILL = {"status": "ready", "media_type": "photo", "created_at": WHEN}
+MOTION = {"status": "ready", "media_type": "video", "created_at": WHEN, "video": {"duration_s": 2.5}}
+MOTION_URL = "http://127.0.0.1:4443/r/m/3/motion.mp4"
+
+
+def test_a_live_photos_video_is_no_tile_of_its_own_while_it_is_linked() -> None:
+    feed = PhotoFeed(catalog=None)
+    sub, _ = feed.subscribe()
+    video = {**MOTION, "motion": {"url": MOTION_URL}}
+    assert sorted(doc["photo_id"] for _, doc in feed.apply({"s": STILL, "m": video})) == ["m", "s"]
+
+    # Linked: the still carries the video's motion, the video names the still in `part_of` and leaves the grid.
+    still = {**STILL, "live_photo": {"video_id": "m"}, "motion": {"url": MOTION_URL}}
+    linked = {**video, "part_of": "s", "live_photo": {"still_id": "s"}}
+    events = feed.apply({"s": still, "m": linked})
+    assert sorted((kind, doc["photo_id"]) for kind, doc in events) == [("remove", "m"), ("upsert", "s")]
+    assert [doc["photo_id"] for doc in feed.subscribe()[1]] == ["s"]
+
+    # The still deleted: the video stands on its own again (`part_of` null) and comes back.
+    events = feed.apply({"m": {**linked, "part_of": None, "live_photo": None}})
+    assert sorted((kind, doc["photo_id"]) for kind, doc in events) == [("remove", "s"), ("upsert", "m")]
+    sub.close()
+
+
+def test_the_api_lists_no_live_photos_video_but_serves_it_by_id() -> None:
+    catalog = FakeCatalog(
+        {
+            "s": {**STILL, "live_photo": {"video_id": "m"}},
+            "m": {**MOTION, "part_of": "s"},
+            "v": {**MOTION, "part_of": None},
+        }
+    )
+    feed = PhotoFeed(catalog)
+    feed.apply(catalog.docs)
+    client = create_app(catalog, feed, keepalive_seconds=0.01).test_client()
+    assert sorted(doc["photo_id"] for doc in client.get("/api/photos").get_json()["photos"]) == ["s", "v"]
+    assert client.get("/api/photos/m").get_json()["part_of"] == "s"
+    response = client.get("/api/events", buffered=False)
+    chunks = response.response
+    assert next(chunks) == b"retry: 1000\n\n"
+    snapshot = json.loads(next(chunks).decode().split("data: ", 1)[1])
+    assert sorted(doc["photo_id"] for doc in snapshot["photos"]) == ["s", "v"]
+    response.close()

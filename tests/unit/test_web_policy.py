@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from gallery.manifest import motion_entry
+from gallery.model import EncodedMotion
 from gallery_web.feed import PhotoFeed
 from gallery_web.policy import allowed_hosts, content_security_policy, origin
 from gallery_web.server import STATIC_DIR, create_app
@@ -62,6 +64,7 @@ def test_every_response_carries_the_policy_headers() -> None:
         assert csp["script-src"] == ["'self'"] and csp["style-src"] == ["'self'"]
         assert csp["connect-src"] == ["'self'"]
         assert csp["img-src"] == ["'self'", "data:", RENDITIONS]
+        assert csp["media-src"] == ["'self'", RENDITIONS]  # the moving previews, stored beside the renditions
         assert csp["frame-ancestors"] == ["'none'"]
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "no-referrer"
@@ -81,6 +84,16 @@ def test_the_policy_names_no_unsafe_source() -> None:
     policy = content_security_policy([RENDITIONS, ""])
     assert "unsafe" not in policy and "*" not in policy
     assert _directives(policy)["img-src"] == ["'self'", "data:", RENDITIONS]
+    assert _directives(policy)["media-src"] == ["'self'", RENDITIONS]
+
+
+def test_motion_urls_are_allowed_by_the_media_policy() -> None:
+    """A document's `motion.url` is built on the same prefix as its renditions' URLs, so media-src lets it play."""
+    prefix = RENDITIONS + "/gallery-renditions"
+    motion = motion_entry(EncodedMotion(480, 360, 3.0, b"mp4"), "p1", 7, prefix)
+    media = _directives(content_security_policy([origin(prefix)]))["media-src"]
+    assert origin(motion["url"]) in media and motion["content_type"] == "video/mp4"
+    assert "data:" not in media and "blob:" not in media
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])

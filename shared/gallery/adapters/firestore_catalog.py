@@ -74,6 +74,13 @@ class FirestoreCatalog:
             for state in OPTIMIZATION_STATES
         }
 
+    def media_counts(self) -> dict[str, int]:
+        """Two count aggregations on automatic single-field indexes: `media_type == "video"`, and `part_of > ""`
+        (a Live Photo's video names its still there; null and absent do not match a string range)."""
+        videos = self._collection.where(filter=FieldFilter("media_type", "==", "video"))
+        live = self._collection.where(filter=FieldFilter("part_of", ">", ""))
+        return {"videos": self._count(videos), "live_photos": self._count(live)}
+
     def settled_since(self, since: datetime, limit: int) -> list[dict[str, Any]]:
         """One range query on `updated_at` (its single-field index; no composite index needed), settled ones kept.
 

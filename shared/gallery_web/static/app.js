@@ -1,4 +1,6 @@
 // The gallery page: a live grid of the photo documents in Firestore, fed by /api/events (Server-Sent Events).
+// Photos and videos alike: a video's tile shows its poster frame, and a tile with a moving preview (`motion`: a
+// video's, or a Live Photo still's) plays it while hovered or focused. A Live Photo's video is not in the feed.
 import { base64ToBytes, thumbHashToDataURL } from "./thumbhash.js";
 
 const FORMAT_TYPES = { avif: "image/avif", webp: "image/webp", jpeg: "image/jpeg" };
@@ -96,6 +98,96 @@ function picture(doc, sizes, className, eager = false) {
   return { node, img };
 }
 
+// ------------------------------------------------------------------ videos and Live Photos
+
+/** A duration as a player shows it, to the nearest second: 0:07, 12:34, 1:02:03 ("" if unknown). */
+function durationText(seconds) {
+  if (typeof seconds !== "number" || !(seconds >= 0)) return "";
+  const whole = Math.round(seconds);
+  const [h, m, s] = [Math.floor(whole / 3600), Math.floor((whole % 3600) / 60), whole % 60];
+  const pad = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
+}
+
+/** "video", "live" (the still of a Live Photo) or "photo". */
+function mediaKind(doc) {
+  if (doc.media_type === "video") return "video";
+  if (doc.live_photo?.video_id) return "live";
+  return "photo";
+}
+
+/** The badge of a video (a play sign and its duration) or of a Live Photo (LIVE); none for a photo. */
+function mediaBadge(doc) {
+  const kind = mediaKind(doc);
+  if (kind === "video") {
+    const duration = durationText(doc.video?.duration_s);
+    return el(
+      "span",
+      { class: "badge media video", title: duration ? `video, ${duration}` : "video" },
+      el("span", { class: "play", "aria-hidden": "true" }),
+      duration && el("span", { class: "duration", text: duration }),
+    );
+  }
+  if (kind === "live") return el("span", { class: "badge media live", title: "Live Photo", text: "LIVE" });
+  return null;
+}
+
+/** The moving preview a ready document carries (a short silent looping MP4), if any. */
+function motionOf(doc) {
+  return doc?.status === "ready" && doc.motion?.url ? doc.motion : null;
+}
+
+/** A muted, looping, inline <video> of `motion`, loading nothing until it is played. */
+function motionVideo(motion) {
+  const video = el("video", {
+    class: "motion",
+    src: motion.url,
+    width: motion.width,
+    height: motion.height,
+    muted: "",
+    loop: "",
+    playsinline: "",
+    preload: "none",
+    disablepictureinpicture: "",
+    disableremoteplayback: "",
+    "aria-hidden": "true",
+  });
+  video.muted = true; // the property, not only the attribute, is what lets it play without a gesture
+  return video;
+}
+
+function play(video) {
+  video.preload = "auto";
+  video.play().catch(() => {}); // interrupted by a leave, or refused: the poster stays
+}
+
+/** Hovered or focused: lay the tile's moving preview over its poster and play it. */
+function startMotion(tile) {
+  const motion = motionOf(photos.get(tile.dataset.photoId));
+  if (!motion) return;
+  const poster = tile.querySelector("picture");
+  let video = tile.querySelector("video.motion");
+  if (!poster) return;
+  if (!video) {
+    video = motionVideo(motion);
+    video.addEventListener("playing", () => tile.classList.add("moving"));
+    video.addEventListener("error", () => video.isConnected && stopMotion(tile));
+    poster.after(video); // over the poster, under the badges and the caption
+  }
+  play(video);
+}
+
+/** Left or blurred: stop the preview and drop it (the browser keeps the file cached for the next hover). */
+function stopMotion(tile) {
+  tile.classList.remove("moving");
+  const video = tile.querySelector("video.motion");
+  if (!video) return;
+  video.pause();
+  video.remove();
+  video.removeAttribute("src");
+  video.load(); // releases the decoder
+}
+
 // ------------------------------------------------------------------ tiles
 
 function signature(doc) {
@@ -109,15 +201,20 @@ function signature(doc) {
     doc.last_error,
     doc.attempts,
     doc.preview?.src,
+    doc.media_type,
+    doc.video?.duration_s,
+    doc.motion?.url,
+    doc.live_photo?.video_id,
   ]);
 }
 
 function fillTile(tile, doc) {
   tile.replaceChildren();
-  tile.classList.remove("loaded", "broken");
+  tile.classList.remove("loaded", "broken", "moving");
+  tile.dataset.media = mediaKind(doc);
   const caption = el("figcaption", { text: displayName(doc), title: doc.source?.name || "" });
-  // Paint first: a photo still processing whose document carries a preview is painted from it (its smallest
-  // rendition over the placeholder); the live update with the finished set replaces it.
+  // Paint first: a photo (or a video's poster) still processing whose document carries a preview is painted from
+  // it (its smallest rendition over the placeholder); the live update with the finished set replaces it.
   const painted = doc.status !== "ready" && doc.status !== "failed" && doc.preview?.src;
   if (doc.status === "ready" || painted) {
     const placeholder = placeholderURL(doc);
@@ -129,6 +226,8 @@ function fillTile(tile, doc) {
     img.addEventListener("error", () => tile.classList.add("broken"));
     tile.append(node);
     if (img.complete && img.naturalWidth > 0) loaded();
+    const badge = mediaBadge(doc);
+    if (badge) tile.append(badge);
     if (painted) tile.append(el("span", { class: "badge preview", text: "finishing…" }));
   } else if (doc.status === "failed") {
     tile.append(
@@ -152,6 +251,8 @@ function fillTile(tile, doc) {
     );
   }
   tile.append(caption);
+  // Refilled while hovered or focused (a live update): the preview goes on playing.
+  if (tile.matches(":hover") || document.activeElement === tile) startMotion(tile);
 }
 
 function upsertTile(doc) {
@@ -159,6 +260,10 @@ function upsertTile(doc) {
   if (!tile) {
     tile = el("figure", { class: "tile", tabindex: "0", role: "button", "data-photo-id": doc.photo_id });
     tile.addEventListener("click", () => openDetails(tile.dataset.photoId));
+    tile.addEventListener("mouseenter", () => startMotion(tile));
+    tile.addEventListener("mouseleave", () => stopMotion(tile));
+    tile.addEventListener("focus", () => startMotion(tile));
+    tile.addEventListener("blur", () => stopMotion(tile));
     tile.addEventListener("keydown", (event) => {
       if (event.key === "Enter" || event.key === " ") {
         event.preventDefault();
@@ -232,6 +337,33 @@ function fact(dl, label, value) {
   dl.append(el("dt", { text: label }), el("dd", { text: String(value) }));
 }
 
+/** A video's facts, a Live Photo's video, and the moving preview either plays. */
+function videoFacts(dl, doc) {
+  const video = doc.media_type === "video" ? doc.video : null;
+  if (video) {
+    const depth = video.bit_depth && video.bit_depth !== 8 ? ` ${video.bit_depth}-bit` : "";
+    const parts = [
+      durationText(video.duration_s),
+      typeof video.frame_rate === "number" ? `${Math.round(video.frame_rate * 100) / 100} fps` : "",
+      video.codec ? `${video.codec}${depth}${video.hdr ? ` ${video.hdr.toUpperCase()}` : ""}` : "",
+      video.has_audio ? "with sound" : "silent",
+    ];
+    fact(dl, "video", parts.filter(Boolean).join(", "));
+    if (video.rotation) fact(dl, "rotation", `${video.rotation}°`);
+  }
+  const live = doc.live_photo;
+  if (live?.video_id && doc.media_type !== "video") {
+    const seconds = typeof live.duration_s === "number" ? ` (${live.duration_s.toFixed(1)} s)` : "";
+    fact(dl, "Live Photo", `with ${String(live.video_name || live.video_id).split("/").pop()}${seconds}`);
+  }
+  const motion = doc.motion;
+  if (motion?.url) {
+    const size = motion.width ? `${motion.width} × ${motion.height} px, ` : "";
+    const seconds = typeof motion.duration_s === "number" ? `${motion.duration_s.toFixed(1)} s, ` : "";
+    fact(dl, "moving preview", `${size}${seconds}${bytes(motion.bytes)}`);
+  }
+}
+
 function openDetails(photoId) {
   const doc = photos.get(photoId);
   if (!doc) return;
@@ -239,7 +371,7 @@ function openDetails(photoId) {
   dialog.dataset.status = doc.status || "";
   const media = dialog.querySelector(".details-media");
   media.replaceChildren();
-  media.classList.remove("loaded");
+  media.classList.remove("loaded", "moving");
   media.style.setProperty("--dominant", doc.dominant_color || "var(--tile-bg)");
   media.style.aspectRatio = doc.width && doc.height ? `${doc.width} / ${doc.height}` : "";
   if (doc.status === "ready") {
@@ -248,6 +380,13 @@ function openDetails(photoId) {
     const { node, img } = picture(doc, DETAIL_SIZES, "photo", true);
     img.addEventListener("load", () => media.classList.add("loaded"));
     media.append(node);
+    const motion = motionOf(doc);
+    if (motion) {
+      const video = motionVideo(motion);
+      video.addEventListener("playing", () => media.classList.add("moving"));
+      media.append(video);
+      play(video);
+    }
   } else if (doc.status === "failed") {
     media.append(el("div", { class: "state failed" }, el("strong", { text: doc.error?.code || "failed" })));
   }
@@ -259,6 +398,7 @@ function openDetails(photoId) {
   if (doc.last_error) fact(dl, "last error", `${doc.last_error.code}: ${doc.last_error.reason}`);
   if (doc.width) fact(dl, "dimensions", `${doc.width} × ${doc.height} px`);
   fact(dl, "format", doc.format ? `${doc.format}${doc.has_alpha ? " (alpha)" : ""}` : null);
+  videoFacts(dl, doc);
   const exif = doc.exif || {};
   fact(dl, "taken", exif.taken_at ? exif.taken_at.replace("T", " ") : null); // as recorded, offset included
   fact(dl, "camera", [exif.camera_make, exif.camera_model].filter(Boolean).join(" "));
@@ -282,6 +422,8 @@ function openDetails(photoId) {
   fact(dl, "photo id", doc.photo_id);
   if (!dialog.open) dialog.showModal();
 }
+
+dialog.addEventListener("close", () => dialog.querySelector(".details-media video.motion")?.remove());
 
 dialog.addEventListener("click", (event) => {
   if (event.target === dialog) dialog.close(); // click on the backdrop
@@ -338,6 +480,12 @@ function showStatus(status) {
     .join(", ");
   const put = (key, label, text) => facts.append(el("dt", { text: label }), el("dd", { "data-fact": key, text }));
   put("photos", "photos", `${status.photos.total} (${counts})`);
+  const mediaCounts = status.photos.media;
+  if (mediaCounts) {
+    const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+    const videos = plural(mediaCounts.videos || 0, "video");
+    put("media", "media", `${videos}, ${plural(mediaCounts.live_photos || 0, "Live Photo")}`);
+  }
   const optimization = status.photos.optimization || {};
   put(
     "optimization",
