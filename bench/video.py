@@ -9,11 +9,11 @@ and real motion, at a phone's settings:
   HDR video; x265 `ultrafast`, CRF 24);
 - 1080p HEVC 8-bit, 30 fps.
 
-For each clip: the render's estimated and measured peak memory (a fresh process, gallery_cli.peak), its CPU and
-wall time, the poster's and preview's bytes. Then the preview format choice: the first 3 s of the 1080p clip at
-480 px as H.264 (the default), VP9, AV1 (SVT-AV1) and animated WebP: bytes, encode CPU and SSIMULACRA2 of six
-frames against the same frames resized. Results go to bench/video.json and bench/video.md; the clips are kept in
-bench/.clips/ for bench/latency.py (upload to ready on the local stack).
+For each clip: the render's estimated and measured peak memory (a fresh process, gallery_cli.peak), its CPU and wall
+time, the poster's and preview's bytes. Then the preview format choice: the first 3 s of the 1080p clip at 480 px as
+H.264 (the default), VP9, AV1 (SVT-AV1) and animated WebP at a few quality settings each: bytes, encode CPU and
+SSIMULACRA2 of six frames against the same frames resized. Results go to bench/video.json and bench/video.md; the
+clips are kept in bench/.clips/ for bench/latency.py (upload to ready on the local stack).
 """
 
 from __future__ import annotations
@@ -191,17 +191,26 @@ def cpu_worker(path: Path) -> Result:
 
 # --- the preview format ------------------------------------------------------------------------------------------
 
-PREVIEW_FORMATS: dict[str, tuple[str, str, str, dict[str, str]]] = {
-    # label: (encoder, container, pixel format, options)
-    "H.264 MP4 (x264 veryfast CRF 27, default)": ("libx264", "mp4", "yuv420p", {"preset": "veryfast", "crf": "27"}),
-    "VP9 WebM (libvpx realtime, CRF 36)": (
+PREVIEW_FORMATS: dict[str, tuple[str, str, str, dict[str, str], str, tuple[int, ...]]] = {
+    # label: (encoder, container, pixel format, options, the quality option, its values)
+    "H.264 MP4 (x264 veryfast; CRF 23 the default)": (
+        "libx264",
+        "mp4",
+        "yuv420p",
+        {"preset": "veryfast"},
+        "crf",
+        (19, 23, 27, 31),
+    ),
+    "VP9 WebM (libvpx realtime, cpu-used 8)": (
         "libvpx-vp9",
         "webm",
         "yuv420p",
-        {"deadline": "realtime", "cpu-used": "8", "crf": "36", "b": "0", "row-mt": "0"},
+        {"deadline": "realtime", "cpu-used": "8", "b": "0", "row-mt": "0"},
+        "crf",
+        (36, 44, 52),
     ),
-    "AV1 MP4 (SVT-AV1 preset 10, CRF 38)": ("libsvtav1", "mp4", "yuv420p", {"preset": "10", "crf": "38"}),
-    "animated WebP (q 60)": ("libwebp_anim", "webp", "yuv420p", {"quality": "60", "loop": "0"}),
+    "AV1 MP4 (SVT-AV1 preset 10)": ("libsvtav1", "mp4", "yuv420p", {"preset": "10"}, "crf", (38, 46, 54)),
+    "animated WebP (libwebp)": ("libwebp_anim", "webp", "yuv420p", {"loop": "0"}, "quality", (40, 60, 80)),
 }
 
 
@@ -219,43 +228,66 @@ def _preview_frames(path: Path) -> list[Any]:
     return frames
 
 
-def preview_choice(path: Path) -> list[Result]:
+def _decoded(data: bytes, container_format: str, height: int) -> list[Any]:
+    """Every frame of an encoded preview as RGB arrays (animated WebP through libvips: FFmpeg cannot read it)."""
+    import av
+    import numpy as np
+
+    if container_format == "webp":
+        from gallery.engine.vips import pyvips
+
+        strip = pyvips.Image.new_from_buffer(data, "", n=-1)[0:3]
+        pixels = np.ndarray(buffer=strip.write_to_memory(), dtype=np.uint8, shape=(strip.height, strip.width, 3))
+        return [pixels[i : i + height] for i in range(0, strip.height, height)]
+    with av.open(io.BytesIO(data)) as decoded:
+        return [f.to_ndarray(format="rgb24") for f in decoded.decode(video=0)]
+
+
+def _encode_preview(
+    frames: list[Any], encoder: str, container_format: str, pix_fmt: str, options: dict[str, str]
+) -> tuple[bytes, float]:
     import av
 
+    height = frames[0].shape[0]
+    buffer = io.BytesIO()
+    cpu = time.process_time()
+    with av.open(buffer, "w", format=container_format) as container:
+        stream = container.add_stream(encoder, rate=FPS, options={**options, "threads": "1"})
+        stream.width, stream.height, stream.pix_fmt = PREVIEW_WIDTH, height, pix_fmt
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+                format=pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG"
+            )
+            frame.pts, frame.time_base = index, Fraction(1, FPS)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return buffer.getvalue(), time.process_time() - cpu
+
+
+def preview_choice(path: Path) -> list[Result]:
     from gallery.metrics.ssimulacra2 import ssimulacra2
 
     frames = _preview_frames(path)
     height = frames[0].shape[0]
     sampled = list(range(0, len(frames), max(1, len(frames) // 6)))[:6]
     rows = []
-    for label, (encoder, container_format, pix_fmt, options) in PREVIEW_FORMATS.items():
-        buffer = io.BytesIO()
-        cpu = time.process_time()
-        with av.open(buffer, "w", format=container_format) as container:
-            stream = container.add_stream(encoder, rate=FPS, options={**options, "threads": "1"})
-            stream.width, stream.height, stream.pix_fmt = PREVIEW_WIDTH, height, pix_fmt
-            for index, rgb in enumerate(frames):
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-                    format=pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG"
-                )
-                frame.pts, frame.time_base = index, Fraction(1, FPS)
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
-        cpu = time.process_time() - cpu
-        data = buffer.getvalue()
-        with av.open(io.BytesIO(data)) as decoded:
-            back = [f.to_ndarray(format="rgb24") for f in decoded.decode(video=0)]
-        scores = [ssimulacra2(frames[i], back[i]) for i in sampled if i < len(back)]
-        rows.append(
-            {
-                "format": label,
-                "bytes": len(data),
-                "encode_cpu_s": round(cpu, 3),
-                "ssimulacra2_mean": round(sum(scores) / len(scores), 1),
-                "frames": len(back),
-            }
-        )
-        out(f"  {label:45} {len(data):>9,} B  CPU {cpu:5.2f} s  SSIMULACRA2 {rows[-1]['ssimulacra2_mean']}")
+    for label, (encoder, container_format, pix_fmt, options, knob, values) in PREVIEW_FORMATS.items():
+        for value in values:
+            data, cpu = _encode_preview(frames, encoder, container_format, pix_fmt, {**options, knob: str(value)})
+            back = _decoded(data, container_format, height)
+            scores = [ssimulacra2(frames[i], back[i]) for i in sampled if i < len(back)]
+            rows.append(
+                {
+                    "format": label,
+                    "setting": f"{knob} {value}",
+                    "bytes": len(data),
+                    "encode_cpu_s": round(cpu, 3),
+                    "ssimulacra2_mean": round(sum(scores) / len(scores), 1),
+                    "frames": len(back),
+                }
+            )
+            score = rows[-1]["ssimulacra2_mean"]
+            out(f"  {label:40} {knob} {value:3} {len(data):>9,} B  CPU {cpu:5.2f} s  SSIMULACRA2 {score}")
     return rows
 
 
@@ -288,11 +320,13 @@ def markdown(results: Result) -> str:
         f"The first {PREVIEW_SECONDS:g} s of the 1080p clip at {PREVIEW_WIDTH} px, {FPS} fps, one encoder thread; "
         "SSIMULACRA2 of six frames against the same frames before encoding.",
         "",
-        "| format | bytes | encode CPU s | SSIMULACRA2 mean |",
-        "| --- | ---: | ---: | ---: |",
+        "| format | setting | bytes | encode CPU s | SSIMULACRA2 mean |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
     for r in results["preview"]:
-        lines.append(f"| {r['format']} | {r['bytes']:,} | {r['encode_cpu_s']:.2f} | {r['ssimulacra2_mean']} |")
+        lines.append(
+            f"| {r['format']} | {r['setting']} | {r['bytes']:,} | {r['encode_cpu_s']:.2f} | {r['ssimulacra2_mean']} |"
+        )
     return "\n".join(lines) + "\n"
 
 

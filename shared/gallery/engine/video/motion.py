@@ -1,7 +1,7 @@
 """A video's moving preview: its first seconds, small, silent and looping, as an H.264 MP4 every browser plays
 inline (`<video muted loop playsinline autoplay>`).
 
-H.264 (x264, `veryfast`, CRF 27, yuv420p, BT.709 tags, `+faststart` so playback starts before the whole file has
+H.264 (x264, `veryfast`, CRF 23, yuv420p, BT.709 tags, `+faststart` so playback starts before the whole file has
 arrived) is what every browser decodes, in hardware on phones; docs/videos.md has the measured alternatives.
 At most `MAX_FPS` frames a second are kept; one encoder thread, like one libvips thread per render.
 """
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 MAX_FPS = 30
-CRF = 27
+CRF = 23
 PRESET = "veryfast"
 
 
