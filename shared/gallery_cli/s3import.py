@@ -18,7 +18,7 @@ import json
 import mimetypes
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -31,6 +31,7 @@ from gallery.service import ServiceConfig
 from gallery_cli.backfill import Candidate, PublishResult, publish_with_progress
 from gallery_cli.base import (
     MEDIA_SUFFIXES,
+    VIDEO_SUFFIXES,
     EnvFileOption,
     JsonOption,
     app,
@@ -226,11 +227,11 @@ def import_s3(
     s3 = _s3_client(endpoint_url, region)
     uploads = storage_client(settings).bucket(settings.uploads_bucket)
     listed = _list_source(s3, source, source_bucket, prefix, all_files)
-    largest = max(settings.max_bytes, settings.video_max_bytes)  # a photo's limit, or a video's
-    items = _plan(listed, prefix, dest_prefix, _existing(uploads, dest_prefix), largest)
+    limit = byte_limit(settings.max_bytes, settings.video_max_bytes)
+    items = _plan(listed, prefix, dest_prefix, _existing(uploads, dest_prefix), limit)
     run = ImportRun(source, settings.uploads_bucket, dry_run, items)
     if not dry_run and run.to_copy:
-        _copy_all(s3, source_bucket, uploads, run.to_copy, concurrency, largest, lane)
+        _copy_all(s3, source_bucket, uploads, run.to_copy, concurrency, limit, lane)
     copied = run.copied
     if target and copied:
         _queue_on_bulk_lane(target, settings.uploads_bucket, copied)
@@ -277,25 +278,41 @@ def _existing(uploads: Any, dest_prefix: str) -> dict[str, Existing]:
         fail(f"cannot list gs://{uploads.name}: {type(exc).__name__}: {exc}")
 
 
+def byte_limit(photo_bytes: int, video_bytes: int) -> Callable[[str], int]:
+    """The size limit of an object by its name: a video file's is VIDEO_MAX_BYTES, anything else's MAX_BYTES (the
+    function decides by the bytes and holds each kind to its own limit)."""
+    return lambda key: video_bytes if key.lower().endswith(tuple(VIDEO_SUFFIXES)) else photo_bytes
+
+
 def _plan(
-    listed: list[dict[str, Any]], prefix: str, dest_prefix: str, existing: dict[str, Existing], max_bytes: int
+    listed: list[dict[str, Any]],
+    prefix: str,
+    dest_prefix: str,
+    existing: dict[str, Existing],
+    limit: Callable[[str], int],
 ) -> list[Item]:
     items: list[Item] = []
     for obj in listed:
         name = destination_name(obj["Key"], prefix, dest_prefix)
         size = int(obj.get("Size", 0))
-        action, reason = decide(size, obj.get("ETag"), existing.get(name), max_bytes)
+        action, reason = decide(size, obj.get("ETag"), existing.get(name), limit(obj["Key"]))
         items.append(Item(obj["Key"], name, size, obj.get("ETag"), None, action, reason))
     return items
 
 
 def _copy_all(
-    s3: Any, source_bucket: str, uploads: Any, to_copy: list[Item], concurrency: int, max_bytes: int, lane: Lane
+    s3: Any,
+    source_bucket: str,
+    uploads: Any,
+    to_copy: list[Item],
+    concurrency: int,
+    limit: Callable[[str], int],
+    lane: Lane,
 ) -> None:
     """Copy every item, `concurrency` at once; each outcome (copied, skipped, failed) is recorded on its item."""
     with progress() as bar, ThreadPoolExecutor(max_workers=concurrency) as pool:
         task = bar.add_task("copying", total=len(to_copy))
-        futures = [pool.submit(copy_item, s3, source_bucket, uploads, i, max_bytes, lane) for i in to_copy]
+        futures = [pool.submit(copy_item, s3, source_bucket, uploads, i, limit(i.key), lane) for i in to_copy]
         for _ in as_completed(futures):
             bar.advance(task)
 

@@ -175,3 +175,15 @@ def test_drop_and_import_take_photos_and_videos(tmp_path: Path) -> None:
 
     listed = {o["Key"] for o in list_s3_source(S3(), "s3://b/", "b", "", False)}
     assert listed == set(names) - {"notes.txt"}
+
+
+def test_import_holds_each_kind_of_file_to_its_own_byte_limit() -> None:
+    from gallery_cli.s3import import byte_limit
+
+    limit = byte_limit(64, 256)
+    assert (limit("roll/IMG_1.HEIC"), limit("roll/IMG_1.MOV"), limit("clip.mp4"), limit("a.webm")) == (
+        64,
+        256,
+        256,
+        256,
+    )
