@@ -7,7 +7,9 @@
 // Usage:  node devstack/firestore-emulator.mjs [--port P] [--host 127.0.0.1]
 //         (or FIRESTORE_EMULATOR_PORT=P; port 0 picks a free port)
 // Prints one line `FIRESTORE_EMULATOR_READY host:port` on stdout once it accepts connections.
-// SIGTERM / SIGINT shut it down; SIGUSR2 clears every document (handy between tests).
+// SIGTERM / SIGINT shut it down; SIGUSR2 clears every document (handy between tests); SIGUSR1 prints one line
+// `FIRESTORE_EMULATOR_WRITES {"commits": C, "writes": W}` on stderr: the documents written since it started (each
+// Commit and BatchWrite counted with its writes), so a load run can report Firestore's write rate.
 
 import { ServerCredentials } from "@grpc/grpc-js";
 import { FirestoreServer } from "@firestore-emulator/server";
@@ -45,6 +47,18 @@ const emulator = new FirestoreServer();
 // `server` is a TypeScript-private field holding the @grpc/grpc-js Server with the service added.
 const grpcServer = emulator.server;
 
+const written = { commits: 0, writes: 0 };
+for (const path of ["/google.firestore.v1.Firestore/Commit", "/google.firestore.v1.Firestore/BatchWrite"]) {
+  const handler = grpcServer.handlers.get(path);
+  if (!handler) continue;
+  const inner = handler.func;
+  handler.func = (call, callback) => {
+    written.commits += 1;
+    written.writes += (call.request?.writes ?? []).length;
+    return inner(call, callback);
+  };
+}
+
 grpcServer.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, boundPort) => {
   if (err) {
     process.stderr.write(`firestore emulator: cannot bind ${host}:${port}: ${err.message}\n`);
@@ -67,6 +81,9 @@ function shutdown(signal) {
 
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 process.on("SIGINT", () => shutdown("SIGINT"));
+process.on("SIGUSR1", () => {
+  process.stderr.write(`FIRESTORE_EMULATOR_WRITES ${JSON.stringify(written)}\n`);
+});
 process.on("SIGUSR2", () => {
   emulator.state.clear();
   process.stderr.write("firestore emulator: state cleared\n");

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
 import logging
 import os
 import signal
@@ -55,6 +56,7 @@ from gallery_devstack.pubsub_emulator import PUSH_LOOP_RESTARTED, PubSubEmulator
 
 logger = logging.getLogger(__name__)
 
+FIRESTORE_WRITES = "FIRESTORE_EMULATOR_WRITES"
 ServiceName = Literal["pubsub", "gcs", "firestore", "function", "bulk_function", "gallery"]
 SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
 
@@ -598,11 +600,36 @@ class DevStack:
                     sub.create_subscription(request=req, timeout=10)
         self._push_subscription_created = True
 
+    def firestore_writes(self, timeout: float = 5.0) -> dict[str, int]:
+        """Documents written to the Firestore emulator since it started: {"commits": C, "writes": W} (the
+        emulator prints them on SIGUSR1)."""
+        proc = self.process("firestore")
+        if proc is None or proc.pid is None:
+            raise RuntimeError("the Firestore emulator is not running")
+        before = _writes_lines(proc)
+        os.kill(proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = _writes_lines(proc)
+            if len(lines) > len(before):
+                counts: dict[str, int] = json.loads(lines[-1].split(" ", 1)[1])
+                return counts
+            time.sleep(0.02)
+        raise TimeoutError("the Firestore emulator did not report its writes")
+
     def _create_buckets(self) -> None:
         client = self.storage_client()
         for bucket in (self.config.uploads_bucket, self.config.renditions_bucket):
             with suppress(gexc.Conflict):
                 client.create_bucket(bucket)
+
+
+def _writes_lines(proc: ManagedProcess) -> list[str]:
+    try:
+        text = proc.log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.startswith(FIRESTORE_WRITES)]
 
 
 def _push_loop_restarts_logged(proc: ManagedProcess) -> int:

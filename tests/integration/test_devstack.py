@@ -233,3 +233,25 @@ def test_a_configured_port_that_is_taken_is_reported_not_replaced(tmp_path: Path
         with pytest.raises(PortInUseError, match="already in use"):
             stack.start_service("bulk_function")
         assert stack.bulk_function_port == port
+
+
+def test_the_firestore_emulator_counts_the_documents_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load run reads Firestore's write rate from the emulator (`DevStack.firestore_writes`)."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    stack = _stub_stack(tmp_path)
+    stack.start_service("firestore")
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", stack.firestore_emulator_host)
+    try:
+        before = stack.firestore_writes()
+        client = firestore.Client(project=stack.config.project, credentials=AnonymousCredentials())
+        client.collection("counted").document("one").set({"n": 1})
+        batch = client.batch()
+        for name in ("two", "three"):
+            batch.set(client.collection("counted").document(name), {"n": 2})
+        batch.commit()
+        after = stack.firestore_writes()
+        assert (after["commits"] - before["commits"], after["writes"] - before["writes"]) == (2, 3)
+    finally:
+        stack.stop_service("firestore")
