@@ -95,12 +95,15 @@ deploy: bundle ## Bundle, then terraform apply (needs gcloud credentials and ter
 	terraform -chdir=$(TF_DIR) init -input=false
 	terraform -chdir=$(TF_DIR) apply
 
-bench: install ## Rendition benchmark on samples/large (engine vs per-width processes, Pillow, sharp), heavy inputs: estimate vs peak, upload latency (paintable, ready), live latency under a backfill and crash recovery on the local stack (bench/results.md), bytes at equal SSIMULACRA2 (bench/quality.md), videos: memory, CPU and the preview's format (bench/video.md)
+bench: install ## Rendition benchmark on samples/large (engine vs per-width processes, Pillow, sharp), heavy inputs: estimate vs peak, upload latency (paintable, ready), live latency under a backfill and crash recovery on the local stack (bench/results.md), bytes at equal SSIMULACRA2 (bench/quality.md), videos: memory, CPU and the preview's format (bench/video.md), a load run and the capacity model (bench/capacity.md), backfill at archive scale: throughput, memory, stop and kill (bench/backfill.md)
 	$(PY) bench/run.py
 	$(PY) bench/lanes.py
 	$(PY) bench/crash.py
 	$(PY) bench/video.py
 	$(PY) bench/latency.py
+	$(PY) bench/load.py
+	$(PY) bench/capacity.py
+	$(PY) bench/backfill.py --objects 20000
 
 bench-presets: install ## CPU and memory added per preset variant (bench/presets-results.md)
 	$(PY) bench/presets.py

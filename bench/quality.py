@@ -387,16 +387,17 @@ def markdown(results: Result) -> str:
 
 def money(results: Result) -> list[str]:
     """The cost table in money, from the list prices the run was given (they are parameters, not facts)."""
-    prices = results.get("prices")
-    if not prices:
+    from costs import Prices, photo_cost  # bench/costs.py, beside this file
+
+    if not results.get("prices"):
         return []
+    prices = Prices(**{k: v for k, v in results["prices"].items() if k in Prices().as_dict()})
     cost = {r["method"]: r for r in results["summary"] if r["class"] == "cost"}
-    views = prices["views"]
     lines = [
         "",
-        f"### In money, per million photos (list prices given to the run: CPU ${prices['cpu_vcpu_second']:g} per "
-        f"vCPU-second, storage ${prices['storage_gb_month']:g} per GB-month, egress ${prices['egress_gb']:g} per GB, "
-        f"{views:g} views per photo)",
+        f"### In money, per million photos (list prices given to the run: CPU ${prices.cpu_vcpu_second:g} per "
+        f"vCPU-second, storage ${prices.storage_gb_month:g} per GB-month, egress ${prices.egress_gb:g} per GB, "
+        f"{prices.views:g} views per photo)",
         "",
         "The optimized photo pays the live set's CPU and then the optimize pass's; its storage is the optimized set "
         "(the superseded live renditions are deleted after the grace period).",
@@ -406,9 +407,8 @@ def money(results: Result) -> list[str]:
     ]
     for label, row in cost.items():
         cpu_s = row["cpu_s_per_photo"] + (cost[LIVE_SET]["cpu_s_per_photo"] if label == OPTIMIZED_SET else 0.0)
-        cpu = cpu_s * 1e6 * prices["cpu_vcpu_second"]
-        storage = row["stored_bytes_per_photo"] * 1e6 / 1e9 * prices["storage_gb_month"]
-        egress = row["served_bytes_per_view"] * views * 1e6 / 1e9 * prices["egress_gb"]
+        one = photo_cost(prices, cpu_s, row["stored_bytes_per_photo"], row["served_bytes_per_view"])
+        cpu, storage, egress = one.cpu * 1e6, one.storage_month * 1e6, one.egress * 1e6
         lines.append(f"| {label} | {cpu:,.0f} | {storage:,.0f} | {egress:,.0f} | {cpu + storage + egress:,.0f} |")
     return lines
 
@@ -420,16 +420,15 @@ def run(files: Sequence[str], repeat: int) -> Result:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from costs import Prices, add_price_arguments  # bench/costs.py, beside this file
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", default=list(DEFAULT_FILES), help="photos (default: samples/large)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per CPU measurement; the best is kept")
     parser.add_argument("--json", type=Path, default=BENCH / "quality.json")
     parser.add_argument("--markdown", type=Path, default=BENCH / "quality.md")
     parser.add_argument("--from-json", action="store_true", help="only rewrite the markdown from --json")
-    parser.add_argument("--cpu-price", type=float, default=0.000018, help="$ per vCPU-second (Cloud Run list)")
-    parser.add_argument("--storage-price", type=float, default=0.020, help="$ per GB-month (Cloud Storage list)")
-    parser.add_argument("--egress-price", type=float, default=0.12, help="$ per GB sent (internet egress list)")
-    parser.add_argument("--views", type=float, default=1000, help="views of each photo")
+    add_price_arguments(parser)
     args = parser.parse_args(argv)
     if args.from_json:
         results = json.loads(args.json.read_text())
@@ -437,12 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = run([str(Path(f).resolve()) for f in args.files], args.repeat)
         results["load_average"] = os.getloadavg()
         args.json.write_text(json.dumps(results, indent=2) + "\n")
-    results["prices"] = {
-        "cpu_vcpu_second": args.cpu_price,
-        "storage_gb_month": args.storage_price,
-        "egress_gb": args.egress_price,
-        "views": args.views,
-    }
+    results["prices"] = Prices.from_args(args).as_dict()
     text = markdown(results)
     args.markdown.write_text("# Rendition quality benchmark\n\n" + text)
     out()
