@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from costs import Prices, add_price_arguments, describe
+from lanes import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 SECONDS_PER_MONTH = 30 * 86400
+DOCS_START, DOCS_END = "<!-- capacity:start -->", "<!-- capacity:end -->"
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", type=Path, default=BENCH / "load.json")
     parser.add_argument("--json", type=Path, default=BENCH / "capacity.json")
     parser.add_argument("--markdown", type=Path, default=BENCH / "capacity.md")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs/performance.md", help="doc whose tables to update")
     defaults = Deployment()
     parser.add_argument("--live-max-instances", type=int, default=defaults.live_max_instances)
     parser.add_argument("--bulk-max-instances", type=int, default=defaults.bulk_max_instances)
@@ -271,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     text = markdown(result, prices, load)
     args.markdown.write_text(text)
+    if args.docs is not None:  # the tables docs/performance.md quotes, kept in step with the run
+        tables = text.split("\n## ", 1)[1].replace("\n## ", "\n### ")
+        write_section(args.docs, f"{DOCS_START}\n### {tables.rstrip()}\n{DOCS_END}\n", DOCS_START, DOCS_END)
     sys.stdout.write(text)
     return 0
 
